@@ -1,0 +1,52 @@
+# Alice: `make run` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp (~6.5 min on 2 cores). The built wheel is kept in
+# .cache/wheels (git-ignored) and pip's own wheel cache, so it is compiled only once.
+WHEELS := .cache/wheels
+LLAMA_CPP := llama-cpp-python==0.3.36
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test check lint typecheck format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Alice needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+		$(BIN)/pip wheel --no-deps --wheel-dir $(WHEELS) $(LLAMA_CPP)
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install Alice with its dev tools
+
+run: $(STAMP)  ## migrate, then serve Alice on http://127.0.0.1:8000
+	$(BIN)/alice migrate
+	$(BIN)/alice serve
+
+test: $(STAMP)  ## run the whole test suite (real model, SQLite and PostgreSQL)
+	$(BIN)/python -m pytest
+
+check: $(STAMP)  ## ruff (lint + format) and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(STAMP)  ## run the benchmarks; results in bench/results/, summary in docs/performance.md
+	$(BIN)/python -m bench
+
+clean:  ## remove the virtual environment and caches (keeps data/ and the wheel cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m alice``."""
+
+from alice.cli import main
+
+main()

@@ -1,0 +1,39 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from alice.chat import ChatService
+from alice.settings import Settings
+from alice.store.database import Database
+
+__all__ = ["ChatServiceDep", "DatabaseDep", "SettingsDep", "TenantDep"]
+
+
+def _chat_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.chat
+    return service
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def _tenant(_request: Request) -> str:
+    # Every caller is the default tenant until API keys map callers to tenants.
+    return "default"
+
+
+ChatServiceDep = Annotated[ChatService, Depends(_chat_service)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+TenantDep = Annotated[str, Depends(_tenant)]

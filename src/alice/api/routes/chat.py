@@ -1,0 +1,87 @@
+"""``POST /api/chat``: Alice's native chat API, whole or as Server-Sent Events.
+
+Stream events: ``start`` (ids of the stored user message), ``delta`` (``{"text"}``) for
+each piece of the answer, then ``done`` (ids, model, usage) once the answer is stored, or
+``error`` (``{"error": {"code", "message"}}``) if it failed.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from alice.api.deps import ChatServiceDep, TenantDep
+from alice.api.schemas import ChatCreate, ChatPublic, ErrorResponse, UsagePublic
+from alice.api.sse import sse_event, sse_response
+from alice.api.turns import prime_turn
+from alice.chat import TurnDelta, TurnEvent, TurnFinished, TurnRequest, TurnStarted
+from alice.errors import AliceError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["chat"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorResponse} for status in (404, 413, 422, 502, 503, 504)
+}
+
+
+def _encode(event: TurnEvent) -> bytes:
+    if isinstance(event, TurnDelta):
+        return sse_event({"text": event.text}, event="delta")
+    if isinstance(event, TurnStarted):
+        return sse_event(
+            {
+                "conversation_id": event.conversation_id,
+                "user_message_id": event.message_id,
+                "model": event.model,
+            },
+            event="start",
+        )
+    return sse_event(
+        _public(event).model_dump(exclude={"text", "user_message_id"}), event="done"
+    )
+
+
+def _public(event: TurnFinished, user_message_id: str = "") -> ChatPublic:
+    return ChatPublic(
+        conversation_id=event.conversation_id,
+        message_id=event.message_id,
+        user_message_id=user_message_id,
+        text=event.text,
+        model=event.model,
+        finish_reason=event.finish_reason,
+        usage=UsagePublic.of(event.usage),
+    )
+
+
+def _error_frame(exc: AliceError) -> bytes:
+    return sse_event(exc.to_dict(), event="error")
+
+
+@router.post(
+    "/api/chat",
+    response_model=ChatPublic,
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "The answer; with `stream: true`, a `text/event-stream`.",
+            "content": {"text/event-stream": {}},
+        },
+    },
+)
+async def chat(body: ChatCreate, service: ChatServiceDep, tenant: TenantDep) -> Response:
+    """Send a message and get Alice's answer (streamed with ``"stream": true``)."""
+    request = TurnRequest(
+        text=body.text,
+        conversation_id=body.conversation_id,
+        model=body.model,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+    )
+    if body.stream:
+        turn = await prime_turn(service, request, tenant_id=tenant)
+        return sse_response(turn.frames(_encode, _error_frame))
+    result = await service.complete(request, tenant_id=tenant)
+    public = _public(result.finished, result.started.message_id)
+    return Response(public.model_dump_json(), media_type="application/json")

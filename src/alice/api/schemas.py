@@ -1,0 +1,174 @@
+"""Request and response bodies of Alice's native API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alice.llm.types import Usage
+from alice.store.repository import ConversationRecord, MessageRecord
+
+__all__ = [
+    "ChatCreate",
+    "ChatPublic",
+    "ComponentPublic",
+    "ConversationList",
+    "ConversationPublic",
+    "ConversationSummary",
+    "ErrorBody",
+    "ErrorResponse",
+    "MessagePublic",
+    "ReadyPublic",
+    "UsagePublic",
+]
+
+
+class ErrorBody(BaseModel):
+    """What went wrong, for machines (``code``) and people (``message``)."""
+
+    code: str = Field(examples=["conversation-not-found"])
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error Alice answers with."""
+
+    error: ErrorBody
+
+
+class ChatCreate(BaseModel):
+    """A user message to Alice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The user's message.", examples=["Hej! Vad kan du göra?"])
+    conversation_id: str | None = Field(
+        None, description="Continue this conversation; omit to start a new one."
+    )
+    stream: bool = Field(False, description="Answer as Server-Sent Events.")
+    model: str | None = Field(None, description="A model from GET /v1/models.")
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+
+
+class UsagePublic(BaseModel):
+    """Token counts of one answer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> UsagePublic:
+        """From the internal record."""
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
+
+
+class ChatPublic(BaseModel):
+    """Alice's answer to one message."""
+
+    conversation_id: str
+    message_id: str = Field(description="Id of the stored answer.")
+    user_message_id: str = Field(description="Id of the stored user message.")
+    text: str
+    model: str
+    finish_reason: str
+    usage: UsagePublic
+
+
+class MessagePublic(BaseModel):
+    """A stored message."""
+
+    id: str
+    role: str
+    content: str
+    status: str = Field(description="complete | error | cancelled")
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int | None
+    first_token_ms: int | None
+    error_code: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, record: MessageRecord) -> MessagePublic:
+        """From the stored record."""
+        return cls(
+            id=record.id,
+            role=record.role,
+            content=record.content,
+            status=record.status,
+            model=record.model,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            latency_ms=record.latency_ms,
+            first_token_ms=record.first_token_ms,
+            error_code=record.error_code,
+            created_at=record.created_at,
+            completed_at=record.completed_at,
+        )
+
+
+class ConversationSummary(BaseModel):
+    """A conversation without its messages."""
+
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationSummary:
+        """From the stored record."""
+        return cls(
+            id=record.id,
+            title=record.title,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            message_count=record.message_count,
+        )
+
+
+class ConversationPublic(ConversationSummary):
+    """A conversation with its messages, oldest first."""
+
+    messages: list[MessagePublic]
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationPublic:
+        """From the stored record."""
+        return cls(
+            **ConversationSummary.of(record).model_dump(),
+            messages=[MessagePublic.of(m) for m in record.messages],
+        )
+
+
+class ConversationList(BaseModel):
+    """A page of conversations, most recently active first."""
+
+    data: list[ConversationSummary]
+    limit: int
+    offset: int
+
+
+class ComponentPublic(BaseModel):
+    """Health of one component."""
+
+    state: str = Field(description="healthy | degraded | unhealthy")
+    detail: str
+
+
+class ReadyPublic(BaseModel):
+    """Readiness of the whole process."""
+
+    status: str = Field(description="ready | not-ready")
+    components: dict[str, ComponentPublic]

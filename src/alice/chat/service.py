@@ -1,0 +1,326 @@
+"""The conversation service: the one path every channel (HTTP, OpenAI API, CLI) uses.
+
+A turn is: validate → commit the user's message → stream the model's answer → commit the
+answer → report ids and usage. The answer is committed before the final event is
+yielded, so a client that saw the final event has an answer on disk. A turn that fails
+or is abandoned mid-answer still stores what was produced, marked ``error`` or
+``cancelled``, and never becomes context for later turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alice.errors import AliceError, InvalidRequestError, MessageTooLongError, ModelNotFoundError
+from alice.llm.provider import Provider
+from alice.llm.types import ChatMessage, CompletionRequest, FinishReason, Usage
+from alice.store.models import DEFAULT_TENANT
+from alice.store.repository import AnswerRecord, ConversationRepository, MessageRecord
+
+__all__ = [
+    "ChatConfig",
+    "ChatService",
+    "TurnDelta",
+    "TurnEvent",
+    "TurnFinished",
+    "TurnRequest",
+    "TurnResult",
+    "TurnStarted",
+]
+
+log = structlog.get_logger("alice.chat")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """Limits and defaults of the chat service."""
+
+    system_prompt: str
+    default_max_tokens: int = 256
+    max_tokens_limit: int = 2048
+    default_temperature: float = 0.7
+    history_messages: int = 20
+    max_message_chars: int = 16000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_max_tokens <= self.max_tokens_limit:
+            raise ValueError("default_max_tokens must be in 1..max_tokens_limit")
+        if self.max_message_chars < 1 or self.history_messages < 0:
+            raise ValueError("max_message_chars must be positive, history_messages >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """One user turn.
+
+    ``context`` is the dialogue so far when the client manages it (the OpenAI API sends
+    the whole history every time); when it is None the service reads the conversation's
+    stored history instead.
+    """
+
+    text: str
+    conversation_id: str | None = None
+    context: tuple[ChatMessage, ...] | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """The user's message is committed."""
+
+    conversation_id: str
+    message_id: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDelta:
+    """A piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """The answer is complete and committed."""
+
+    conversation_id: str
+    message_id: str
+    model: str
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    latency_ms: int
+    first_token_ms: int | None
+
+
+TurnEvent = TurnStarted | TurnDelta | TurnFinished
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """A whole turn, for callers that do not stream."""
+
+    started: TurnStarted
+    finished: TurnFinished
+
+
+class ChatService:
+    """Runs conversation turns against one provider and one store."""
+
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        sessions: async_sessionmaker[AsyncSession],
+        config: ChatConfig,
+    ) -> None:
+        self._provider = provider
+        self._sessions = sessions
+        self._config = config
+
+    @property
+    def provider(self) -> Provider:
+        """The model provider answering turns."""
+        return self._provider
+
+    def repository(self, tenant_id: str = DEFAULT_TENANT) -> ConversationRepository:
+        """The conversation store of one tenant."""
+        return ConversationRepository(self._sessions, tenant_id=tenant_id)
+
+    def _model(self, requested: str | None) -> str:
+        models = self._provider.models
+        if requested is None or requested == "":
+            return models[0]
+        if requested not in models:
+            raise ModelNotFoundError(
+                f"Model {requested!r} is not served here; available: {', '.join(models)}.",
+                field="model",
+            )
+        return requested
+
+    def _validate(self, request: TurnRequest) -> tuple[str, int]:
+        text = request.text
+        if not text.strip():
+            raise InvalidRequestError("The message is empty.", field="text")
+        if len(text) > self._config.max_message_chars:
+            raise MessageTooLongError(
+                f"The message has {len(text)} characters; at most "
+                f"{self._config.max_message_chars} are accepted.",
+                field="text",
+            )
+        max_tokens = request.max_tokens or self._config.default_max_tokens
+        if max_tokens > self._config.max_tokens_limit:
+            raise InvalidRequestError(
+                f"max_tokens may be at most {self._config.max_tokens_limit}.", field="max_tokens"
+            )
+        return self._model(request.model), max_tokens
+
+    def _dialogue(
+        self, request: TurnRequest, history: tuple[MessageRecord, ...]
+    ) -> tuple[ChatMessage, ...]:
+        if request.context is not None:
+            messages = list(request.context)
+        else:
+            messages = [ChatMessage("system", self._config.system_prompt)]
+            messages.extend(
+                ChatMessage("assistant" if m.role == "assistant" else "user", m.content)
+                for m in history
+            )
+        messages.append(ChatMessage("user", request.text))
+        return tuple(messages)
+
+    async def stream(
+        self, request: TurnRequest, *, tenant_id: str = DEFAULT_TENANT
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn, yielding `TurnStarted`, `TurnDelta`s, then `TurnFinished`.
+
+        Raises:
+            AliceError: before `TurnStarted` nothing was stored; after it, the partial
+                answer is stored with status ``error``.
+        """
+        started_at = time.perf_counter()
+        model, max_tokens = self._validate(request)
+        repo = self.repository(tenant_id)
+        history_limit = 0 if request.context is not None else self._config.history_messages
+        turn = await repo.begin_turn(
+            request.conversation_id, request.text, history_limit=history_limit
+        )
+        yield TurnStarted(turn.conversation_id, turn.message_id, model)
+
+        completion = CompletionRequest(
+            messages=self._dialogue(request, turn.history),
+            model=model,
+            max_tokens=max_tokens,
+            temperature=(
+                self._config.default_temperature
+                if request.temperature is None
+                else request.temperature
+            ),
+            top_p=request.top_p,
+            stop=request.stop,
+            seed=request.seed,
+        )
+        pieces: list[str] = []
+        first_token_ms: int | None = None
+        usage = Usage()
+        finish: FinishReason = "stop"
+        status = "cancelled"
+        error_code: str | None = None
+        model_started = time.perf_counter()
+        try:
+            async for chunk in self._provider.stream(completion):
+                if chunk.text:
+                    if first_token_ms is None:
+                        first_token_ms = _ms_since(model_started)
+                    pieces.append(chunk.text)
+                    yield TurnDelta(chunk.text)
+                if chunk.finish_reason is not None:
+                    finish = chunk.finish_reason
+                    usage = chunk.usage or usage
+            status = "complete"
+        except AliceError as exc:
+            status, error_code = "error", exc.code
+            raise
+        except Exception:
+            status, error_code = "error", AliceError.code
+            raise
+        finally:
+            if status != "complete":
+                # Keep what the client already saw; shielded so that a cancelled
+                # request (client gone) still records its partial answer.
+                await asyncio.shield(
+                    self._store_partial(
+                        repo, turn.conversation_id, model, pieces, status, error_code
+                    )
+                )
+        latency_ms = _ms_since(started_at)
+        stored = await repo.add_answer(
+            AnswerRecord(
+                conversation_id=turn.conversation_id,
+                content="".join(pieces),
+                model=model,
+                status="complete",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_ms=latency_ms,
+                first_token_ms=first_token_ms,
+            )
+        )
+        log.info(
+            "chat.turn",
+            conversation_id=turn.conversation_id,
+            message_id=stored.id,
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            first_token_ms=first_token_ms,
+            latency_ms=latency_ms,
+            finish_reason=finish,
+        )
+        yield TurnFinished(
+            conversation_id=turn.conversation_id,
+            message_id=stored.id,
+            model=model,
+            text=stored.content,
+            finish_reason=finish,
+            usage=usage,
+            latency_ms=latency_ms,
+            first_token_ms=first_token_ms,
+        )
+
+    async def complete(
+        self, request: TurnRequest, *, tenant_id: str = DEFAULT_TENANT
+    ) -> TurnResult:
+        """Run one turn to the end and return it whole."""
+        started: TurnStarted | None = None
+        async for event in self.stream(request, tenant_id=tenant_id):
+            if isinstance(event, TurnStarted):
+                started = event
+            elif isinstance(event, TurnFinished) and started is not None:
+                return TurnResult(started, event)
+        raise RuntimeError("a turn ended without finishing")  # stream() always finishes
+
+    async def _store_partial(
+        self,
+        repo: ConversationRepository,
+        conversation_id: str,
+        model: str,
+        pieces: list[str],
+        status: str,
+        error_code: str | None,
+    ) -> None:
+        try:
+            await repo.add_answer(
+                AnswerRecord(
+                    conversation_id=conversation_id,
+                    content="".join(pieces),
+                    model=model,
+                    status=status,
+                    prompt_tokens=0,
+                    completion_tokens=len(pieces),
+                    latency_ms=0,
+                    first_token_ms=None,
+                    error_code=error_code,
+                )
+            )
+        except AliceError as exc:
+            # The turn already failed; losing the partial record is logged, not raised
+            # over the original error.
+            log.warning("chat.partial_not_stored", error_class=exc.code)
+        log.info("chat.turn_" + status, conversation_id=conversation_id, error_class=error_code)
+
+
+def _ms_since(start: float) -> int:
+    return round((time.perf_counter() - start) * 1000)

@@ -1,0 +1,169 @@
+"""Alice's typed errors, each with a stable machine code and an HTTP status.
+
+Every error a client can see is an `AliceError`; the API turns it into
+``{"error": {"code": ..., "message": ...}}`` with ``status``. Third-party errors are
+mapped to the most specific class here, at the boundary where they happen, with
+``raise ... from exc``; nothing else ever reaches a client (anything unexpected becomes
+``internal-error`` and its traceback stays in the server log).
+
+Hierarchy::
+
+    AliceError                          500 internal-error
+    ├── InvalidRequestError             422 invalid-request
+    ├── PayloadTooLargeError            413 payload-too-large
+    │   └── MessageTooLongError         413 message-too-long
+    ├── NotFoundError                   404 not-found
+    │   ├── ConversationNotFoundError   404 conversation-not-found
+    │   └── ModelNotFoundError          404 model-not-found
+    ├── ModelError                      502 model-error
+    │   ├── ModelUnavailableError       503 model-unavailable   (Retry-After)
+    │   ├── ModelTimeoutError           504 model-timeout
+    │   └── UpstreamError               502 upstream-error
+    └── StorageError                    503 storage-unavailable (Retry-After)
+
+    ConfigurationError                  start-up only: never reaches a client
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AliceError",
+    "ConfigurationError",
+    "ConversationNotFoundError",
+    "InvalidRequestError",
+    "MessageTooLongError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelTimeoutError",
+    "ModelUnavailableError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "StorageError",
+    "UpstreamError",
+]
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message is one line for a person."""
+
+
+class AliceError(Exception):
+    """Base of every client-visible error.
+
+    Attributes:
+        code: stable, kebab-case machine code.
+        status: HTTP status the API answers with.
+        message: human-readable explanation, safe to show to a client.
+        field: the request field at fault, when there is one.
+        retry_after: seconds a client should wait before retrying, when known.
+    """
+
+    code: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal server error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON body of this error."""
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidRequestError(AliceError):
+    """The request is well-formed JSON but its content is not acceptable."""
+
+    code = "invalid-request"
+    status = 422
+    default_message = "The request is invalid."
+
+
+class PayloadTooLargeError(AliceError):
+    """The request body exceeds ``ALICE_MAX_BODY_BYTES``."""
+
+    code = "payload-too-large"
+    status = 413
+    default_message = "The request body is too large."
+
+
+class MessageTooLongError(PayloadTooLargeError):
+    """One message exceeds ``ALICE_MAX_MESSAGE_CHARS``."""
+
+    code = "message-too-long"
+    default_message = "The message is too long."
+
+
+class NotFoundError(AliceError):
+    """The addressed object or route does not exist."""
+
+    code = "not-found"
+    status = 404
+    default_message = "Not found."
+
+
+class ConversationNotFoundError(NotFoundError):
+    """No conversation with that id (for this caller)."""
+
+    code = "conversation-not-found"
+    default_message = "Conversation not found."
+
+
+class ModelNotFoundError(NotFoundError):
+    """The requested model is not served here."""
+
+    code = "model-not-found"
+    default_message = "Model not found."
+
+
+class ModelError(AliceError):
+    """The model backend failed."""
+
+    code = "model-error"
+    status = 502
+    default_message = "The model failed to answer."
+
+
+class ModelUnavailableError(ModelError):
+    """The model cannot take requests now (loading, down, unreachable)."""
+
+    code = "model-unavailable"
+    status = 503
+    default_message = "The model is unavailable, try again shortly."
+
+
+class ModelTimeoutError(ModelError):
+    """The model did not answer in time."""
+
+    code = "model-timeout"
+    status = 504
+    default_message = "The model did not answer in time."
+
+
+class UpstreamError(ModelError):
+    """A remote model server answered with an error or an unreadable response."""
+
+    code = "upstream-error"
+    status = 502
+    default_message = "The model server answered with an error."
+
+
+class StorageError(AliceError):
+    """The database cannot be reached or refused the write."""
+
+    code = "storage-unavailable"
+    status = 503
+    default_message = "Storage is unavailable, try again shortly."

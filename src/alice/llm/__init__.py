@@ -1,0 +1,17 @@
+"""Model providers behind one streaming protocol."""
+
+from alice.llm.factory import build_provider
+from alice.llm.provider import ComponentHealth, HealthState, Provider
+from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
+
+__all__ = [
+    "ChatMessage",
+    "Chunk",
+    "ComponentHealth",
+    "CompletionRequest",
+    "FinishReason",
+    "HealthState",
+    "Provider",
+    "Usage",
+    "build_provider",
+]

@@ -1,0 +1,202 @@
+"""Alice's one configuration object.
+
+Every setting is read from the environment (prefix ``ALICE_``) or from a ``.env`` file in
+the working directory, validated once at boot and then passed down explicitly. Nothing in
+Alice reads the environment at call time.
+
+``load_settings`` turns pydantic's validation report into a `ConfigurationError` whose
+message is one line naming the environment variable and what it accepts, so a wrong value
+stops start-up with something a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alice.errors import ConfigurationError
+
+__all__ = ["ProviderName", "Settings", "load_settings"]
+
+ProviderName = Literal["llamacpp", "openai", "ollama"]
+PromptFormat = Literal["auto", "few-shot", "chat-template"]
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+SqliteSynchronous = Literal["full", "normal"]
+
+_ENV_PREFIX = "ALICE_"
+DEFAULT_LLAMACPP_MODEL = "gemma-3-270m"
+
+
+class Settings(BaseSettings):
+    """All of Alice's settings; see ``.env.example`` for a documented copy."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- server -----------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port of the HTTP server.")
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the SQLite database, the model and logs."
+    )
+    log_level: LogLevel = "info"
+    log_format: LogFormat = Field("json", description="json (NDJSON lines) or console.")
+
+    # --- database ---------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; empty means SQLite in data_dir. "
+        "postgresql://user@host/db is accepted and run through asyncpg.",
+    )
+    auto_migrate: bool = Field(True, description="Run migrations when the server starts.")
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_max_overflow: int = Field(10, ge=0, le=1000)
+    db_statement_cache: bool = Field(
+        True, description="asyncpg prepared-statement cache; turn off behind PgBouncer."
+    )
+    sqlite_synchronous: SqliteSynchronous = Field(
+        "full",
+        description="full: every commit is fsynced before the client hears of it.",
+    )
+
+    # --- model provider ---------------------------------------------------------------
+    provider: ProviderName = Field("llamacpp", description="llamacpp | openai | ollama.")
+    model: str = Field(
+        DEFAULT_LLAMACPP_MODEL, min_length=1, description="Model name sent to the provider."
+    )
+    extra_models: tuple[str, ...] = Field(
+        (), description="More model names the provider serves (comma separated)."
+    )
+    model_path: Path | None = Field(
+        None, description="GGUF file for llamacpp; empty means the bundled Gemma 3 270M."
+    )
+    prompt_format: PromptFormat = Field(
+        "auto", description="auto: the model's chat template if it has one, else few-shot."
+    )
+    llamacpp_n_ctx: int = Field(4096, ge=256, le=131072)
+    llamacpp_n_threads: int | None = Field(None, ge=1, le=512)
+    llamacpp_n_batch: int = Field(512, ge=8, le=8192)
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="Base URL of an OpenAI-compatible server."
+    )
+    openai_api_key: SecretStr | None = None
+    ollama_base_url: str = Field("http://127.0.0.1:11434")
+    upstream_connect_timeout_s: float = Field(5.0, gt=0, le=600)
+    upstream_read_timeout_s: float = Field(120.0, gt=0, le=3600)
+    upstream_max_connections: int = Field(100, ge=1, le=10000)
+
+    # --- chat -------------------------------------------------------------------------
+    system_prompt: str = Field(
+        "Du är Alice, en hjälpsam och saklig AI-assistent. Svara kort, korrekt och på "
+        "samma språk som användaren.",
+        description="System prompt for the native API when the client sends none.",
+    )
+    default_max_tokens: int = Field(256, ge=1, le=32768)
+    max_tokens_limit: int = Field(2048, ge=1, le=131072)
+    default_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    history_messages: int = Field(
+        20, ge=0, le=1000, description="Earlier messages of a conversation given to the model."
+    )
+    max_message_chars: int = Field(16000, ge=1, le=1_000_000)
+    max_messages_per_request: int = Field(200, ge=1, le=10000)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
+    model_retry_after_s: int = Field(5, ge=1, le=3600)
+
+    @field_validator("extra_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("database_url", "openai_api_key", "model_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0]
+        if not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("openai_base_url", "ollama_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError(
+                f"ALICE_DEFAULT_MAX_TOKENS ({self.default_max_tokens}) must not exceed "
+                f"ALICE_MAX_TOKENS_LIMIT ({self.max_tokens_limit})"
+            )
+        return self
+
+    # --- derived values ---------------------------------------------------------------
+    @property
+    def resolved_data_dir(self) -> Path:
+        """Absolute data folder."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL for the configured database."""
+        url = self.database_url or f"sqlite:///{self.resolved_data_dir / 'alice.db'}"
+        return _async_driver(url)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Model names the active provider serves, the default first."""
+        return (self.model, *(m for m in self.extra_models if m != self.model))
+
+
+def _async_driver(url: str) -> str:
+    """Map plain database URLs onto the async drivers Alice uses."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("sqlite", "sqlite+pysqlite"):
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        return f"postgresql+asyncpg://{rest}"
+    return f"{scheme}{sep}{rest}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate `Settings` from the environment plus explicit overrides.
+
+    Raises:
+        ConfigurationError: naming the first invalid setting and what it accepts.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return f"invalid settings: {message}"
+    env_name = _ENV_PREFIX + loc[0].upper()
+    raw = os.environ.get(env_name)
+    shown = f"={raw!r}" if raw is not None and "key" not in loc[0] else ""
+    return f"invalid setting {env_name}{shown}: {message}"
