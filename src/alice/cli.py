@@ -59,10 +59,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (ALICE_PORT).")] = None,
 ) -> None:
     """Run the HTTP server (UI and API)."""
-    import uvicorn  # noqa: PLC0415 - only this command needs it
+    import uvicorn
 
-    from alice.app import create_app  # noqa: PLC0415
-    from alice.observability import configure_logging  # noqa: PLC0415
+    from alice.app import create_app
+    from alice.observability import configure_logging
 
     settings = _settings(host=host, port=port)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
@@ -80,9 +80,9 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from alice.app import database_config  # noqa: PLC0415
-    from alice.store import Database  # noqa: PLC0415
-    from alice.store import migrate as run_migrations  # noqa: PLC0415
+    from alice.app import database_config
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
 
     settings = _settings()
 
@@ -100,7 +100,7 @@ def migrate() -> None:
 @app.command()
 def models() -> None:
     """List the configured provider's models."""
-    from alice.llm.factory import llamacpp_config  # noqa: PLC0415
+    from alice.llm.factory import llamacpp_config
 
     settings = _settings()
     table = Table("provider", "model", "where", "status")
@@ -144,12 +144,12 @@ def chat(
 def _chat_local(
     text: str, conversation: str | None, temperature: float | None, max_tokens: int | None
 ) -> str:
-    from alice.app import chat_config, database_config  # noqa: PLC0415
-    from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest  # noqa: PLC0415
-    from alice.llm import build_provider  # noqa: PLC0415
-    from alice.observability import configure_logging  # noqa: PLC0415
-    from alice.store import Database  # noqa: PLC0415
-    from alice.store import migrate as run_migrations  # noqa: PLC0415
+    from alice.app import chat_config, database_config
+    from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest
+    from alice.llm import build_provider
+    from alice.observability import configure_logging
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
 
     settings = _settings()
     # The answer goes to stdout; only warnings and errors go to stderr.

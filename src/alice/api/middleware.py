@@ -21,6 +21,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a counting ``receive``, or refuse it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -35,8 +35,8 @@ def build_provider(settings: Settings) -> Provider:
     """The provider ``ALICE_PROVIDER`` names, configured from settings."""
     if settings.provider == "llamacpp":
         return LlamaCppProvider(llamacpp_config(settings))
-    base_url = settings.openai_base_url if settings.provider == "openai" else (
-        settings.ollama_base_url
+    base_url = (
+        settings.openai_base_url if settings.provider == "openai" else (settings.ollama_base_url)
     )
     upstream = UpstreamConfig(
         base_url=base_url,

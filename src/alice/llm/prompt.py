@@ -14,8 +14,8 @@ prompt evaluation cost to the new part of the dialogue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alice.llm.types import ChatMessage

@@ -97,6 +97,7 @@ def _create_engine(config: DatabaseConfig) -> AsyncEngine:
         pool_pre_ping=True,
     )
 
+
 def _configure_sqlite(engine: AsyncEngine, *, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -38,9 +38,7 @@ def _encode(event: TurnEvent) -> bytes:
             },
             event="start",
         )
-    return sse_event(
-        _public(event).model_dump(exclude={"text", "user_message_id"}), event="done"
-    )
+    return sse_event(_public(event).model_dump(exclude={"text", "user_message_id"}), event="done")
 
 
 def _public(event: TurnFinished, user_message_id: str = "") -> ChatPublic:

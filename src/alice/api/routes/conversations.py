@@ -8,7 +8,12 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from alice.api.deps import ChatServiceDep, TenantDep
-from alice.api.schemas import ConversationList, ConversationPublic, ConversationSummary, ErrorResponse
+from alice.api.schemas import (
+    ConversationList,
+    ConversationPublic,
+    ConversationSummary,
+    ErrorResponse,
+)
 
 __all__ = ["router"]
 

