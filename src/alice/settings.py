@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alice.errors import ConfigurationError
 
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     model: str = Field(
         DEFAULT_LLAMACPP_MODEL, min_length=1, description="Model name sent to the provider."
     )
-    extra_models: tuple[str, ...] = Field(
+    extra_models: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="More model names the provider serves (comma separated)."
     )
     model_path: Path | None = Field(
@@ -110,7 +110,6 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(16000, ge=1, le=1_000_000)
     max_messages_per_request: int = Field(200, ge=1, le=10000)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
-    model_retry_after_s: int = Field(5, ge=1, le=3600)
 
     @field_validator("extra_models", mode="before")
     @classmethod

@@ -126,7 +126,8 @@ class ConversationRepository:
         try:
             async with self._sessions() as session, session.begin():
                 yield session
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # OSError: drivers raise connection failures (refused, reset) unwrapped.
             raise StorageError() from exc
 
     async def _require(self, session: AsyncSession, conversation_id: str) -> Conversation:
@@ -282,7 +283,7 @@ class ConversationRepository:
                     updated_at=c.updated_at,
                     message_count=int(n),
                 )
-                for c, n in result.tuples()
+                for c, n in result
             ]
 
     async def delete(self, conversation_id: str) -> None:

@@ -1,0 +1,42 @@
+"""Small, dependency-free statistics for latency samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["percentile", "summarize"]
+
+PERCENTILES = (50, 95, 99)
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """The ``pct`` percentile of ``samples`` (linear interpolation, like numpy's default).
+
+    Raises:
+        ValueError: no samples.
+    """
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * pct / 100
+    low = math.floor(rank)
+    high = math.ceil(rank)
+    if low == high:
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
+    """Count, mean, min, max and p50/p95/p99 of millisecond samples, rounded to µs."""
+    if not samples_ms:
+        return {"n": 0}
+    summary: dict[str, float | int] = {
+        "n": len(samples_ms),
+        "mean": round(sum(samples_ms) / len(samples_ms), 3),
+        "min": round(min(samples_ms), 3),
+        "max": round(max(samples_ms), 3),
+    }
+    for pct in PERCENTILES:
+        summary[f"p{pct}"] = round(percentile(samples_ms, pct), 3)
+    return summary

@@ -1,0 +1,138 @@
+"""The embedded provider, with the real Gemma 3 270M model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from alice.errors import InvalidRequestError, ModelUnavailableError
+from alice.llm.providers.llamacpp import LlamaCppConfig, LlamaCppProvider
+from alice.llm.types import ChatMessage, Chunk, CompletionRequest
+
+SYSTEM = ChatMessage("system", "Du är Alice, en hjälpsam AI-assistent.")
+
+
+def _request(text: str, **kwargs: object) -> CompletionRequest:
+    values: dict[str, object] = {
+        "messages": (SYSTEM, ChatMessage("user", text)),
+        "model": "gemma-3-270m",
+        "max_tokens": 64,
+        "temperature": 0.0,
+    }
+    values.update(kwargs)
+    return CompletionRequest(**values)  # type: ignore[arg-type]
+
+
+async def _collect(provider: LlamaCppProvider, request: CompletionRequest) -> list[Chunk]:
+    return [chunk async for chunk in provider.stream(request)]
+
+
+async def test_answers_the_capital_of_sweden(llm: LlamaCppProvider) -> None:
+    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    text = "".join(c.text for c in chunks)
+    assert "Stockholm" in text
+    final = chunks[-1]
+    assert final.finish_reason == "stop"
+    assert final.usage is not None
+    assert final.usage.prompt_tokens > 50  # the few-shot prompt
+    assert 0 < final.usage.completion_tokens <= 64
+    assert all(c.finish_reason is None for c in chunks[:-1])
+    assert "\nAnvändare:" not in text and not text.startswith(" ")
+
+
+async def test_is_deterministic_at_temperature_zero(llm: LlamaCppProvider) -> None:
+    first = await _collect(llm, _request("What is the capital of Germany?"))
+    second = await _collect(llm, _request("What is the capital of Germany?"))
+    assert [c.text for c in first] == [c.text for c in second]
+
+
+async def test_max_tokens_ends_with_length(llm: LlamaCppProvider) -> None:
+    chunks = await _collect(llm, _request("Berätta en lång historia om en katt.", max_tokens=3))
+    assert chunks[-1].finish_reason == "length"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 3
+
+
+async def test_closing_the_stream_stops_generation_and_the_model_stays_usable(
+    llm: LlamaCppProvider,
+) -> None:
+    stream = llm.stream(_request("Berätta en lång historia om en katt.", max_tokens=200))
+    first = await anext(stream)  # type: ignore[call-overload]
+    assert first.text
+    await stream.aclose()  # type: ignore[attr-defined]
+    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    assert "Stockholm" in "".join(c.text for c in chunks)
+
+
+@pytest.fixture(scope="module")
+async def small_context(model_file: Path) -> AsyncIterator[LlamaCppProvider]:
+    """The same model with a 512-token context, so overflowing it is cheap."""
+    provider = LlamaCppProvider(
+        LlamaCppConfig(model_name="gemma-3-270m", model_path=model_file, bundled=False, n_ctx=512)
+    )
+    await provider.start()
+    yield provider
+    await provider.aclose()
+
+
+async def test_old_history_is_dropped_to_fit_the_context(small_context: LlamaCppProvider) -> None:
+    history: list[ChatMessage] = []
+    for i in range(6):
+        history += [ChatMessage("user", f"fråga {i} " + "ord " * 60), ChatMessage("assistant", "Ok.")]
+    request = CompletionRequest(
+        messages=(SYSTEM, *history, ChatMessage("user", "Vad är huvudstaden i Sverige?")),
+        model="gemma-3-270m",
+        max_tokens=16,
+        temperature=0.0,
+    )
+    chunks = await _collect(small_context, request)
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens <= 512 - 16
+    assert chunks[-1].finish_reason in ("stop", "length")
+
+
+async def test_a_message_larger_than_the_context_is_refused(
+    small_context: LlamaCppProvider,
+) -> None:
+    with pytest.raises(InvalidRequestError, match="context"):
+        await _collect(small_context, _request("ord " * 1000))
+
+
+async def test_a_model_that_is_not_loaded_is_unavailable(model_file: Path) -> None:
+    provider = LlamaCppProvider(
+        LlamaCppConfig(model_name="m", model_path=model_file, bundled=False)
+    )
+    assert (await provider.health()).state == "unhealthy"
+    with pytest.raises(ModelUnavailableError) as info:
+        await _collect(provider, _request("Hej"))
+    assert info.value.retry_after is not None
+    await provider.aclose()
+
+
+async def test_a_missing_model_file_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    from alice.errors import ConfigurationError
+
+    provider = LlamaCppProvider(
+        LlamaCppConfig(model_name="m", model_path=tmp_path / "nope.gguf", bundled=False)
+    )
+    with pytest.raises(ConfigurationError, match="ALICE_MODEL_PATH"):
+        await provider.start()
+    health = await provider.health()
+    assert health.state == "unhealthy"
+    assert "ALICE_MODEL_PATH" in health.detail
+    await provider.aclose()
+
+
+async def test_the_bundled_model_is_assembled_on_first_start(tmp_path: Path) -> None:
+    path = tmp_path / "models" / "gemma.gguf"
+    provider = LlamaCppProvider(LlamaCppConfig(model_name="m", model_path=path, bundled=True))
+    await provider.start()
+    try:
+        assert path.stat().st_size > 200_000_000
+        assert not path.with_name(path.name + ".partial").exists()
+        assert (await provider.health()).state == "healthy"
+        assert provider.prompt_format == "few-shot"
+    finally:
+        await provider.aclose()

@@ -1,0 +1,87 @@
+"""The pure request/response mapping of the HTTP providers, tested on fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from alice.errors import UpstreamError
+from alice.llm.providers import ollama, openai
+from alice.llm.types import ChatMessage, CompletionRequest, Usage
+
+REQUEST = CompletionRequest(
+    messages=(ChatMessage("system", "Var kort."), ChatMessage("user", "Hej")),
+    model="m",
+    max_tokens=32,
+    temperature=0.2,
+    top_p=0.9,
+    stop=("\nUser:",),
+    seed=7,
+)
+
+
+def test_openai_payload() -> None:
+    assert openai.to_payload(REQUEST) == {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Var kort."},
+            {"role": "user", "content": "Hej"},
+        ],
+        "max_tokens": 32,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "stop": ["\nUser:"],
+        "seed": 7,
+    }
+
+
+def test_openai_chunk_with_text() -> None:
+    event = {"choices": [{"index": 0, "delta": {"content": "Hej"}, "finish_reason": None}]}
+    assert openai.parse_event(event) == ("Hej", None, None)
+
+
+def test_openai_final_chunks_carry_finish_reason_and_usage() -> None:
+    final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+    assert openai.parse_event(final) == ("", "length", None)
+    usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+    assert openai.parse_event(usage) == ("", None, Usage(5, 3))
+
+
+def test_openai_error_event_raises() -> None:
+    with pytest.raises(UpstreamError, match="overloaded"):
+        openai.parse_event({"error": {"message": "overloaded"}})
+
+
+def test_ollama_payload() -> None:
+    assert ollama.to_payload(REQUEST) == {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Var kort."},
+            {"role": "user", "content": "Hej"},
+        ],
+        "stream": True,
+        "options": {
+            "num_predict": 32,
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "stop": ["\nUser:"],
+            "seed": 7,
+        },
+    }
+
+
+def test_ollama_lines() -> None:
+    piece = {"model": "m", "message": {"role": "assistant", "content": "Hej"}, "done": False}
+    assert ollama.parse_line(piece) == ("Hej", None, None)
+    done = {
+        "model": "m",
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "length",
+        "prompt_eval_count": 11,
+        "eval_count": 4,
+    }
+    assert ollama.parse_line(done) == ("", "length", Usage(11, 4))
+    with pytest.raises(UpstreamError, match="model not found"):
+        ollama.parse_line({"error": "model not found"})

@@ -1,0 +1,110 @@
+"""Fixtures shared by the whole suite.
+
+The real embedded model is loaded once per run and shared by every app under test
+(``create_app(settings, provider=...)``); each test gets its own data folder and
+database. PostgreSQL comes from `tests.support.postgres` (never skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alice.app import create_app
+from alice.llm.providers.llamacpp import (
+    BUNDLED_MODEL_FILE,
+    LlamaCppConfig,
+    LlamaCppProvider,
+    ensure_bundled_model,
+)
+from alice.settings import DEFAULT_LLAMACPP_MODEL, Settings
+from tests.support import postgres
+from tests.support.servers import serve_in_thread
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    """No ALICE_* variable of the developer's shell leaks into the tests."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ALICE_")}
+    for key in saved:
+        if key != "ALICE_TEST_POSTGRES_URL":
+            del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GGUF, assembled once for the run."""
+    return ensure_bundled_model(tmp_path_factory.mktemp("models") / BUNDLED_MODEL_FILE)
+
+
+@pytest.fixture(scope="session")
+async def llm(model_file: Path) -> AsyncIterator[LlamaCppProvider]:
+    """The real embedded model, loaded once and shared."""
+    provider = LlamaCppProvider(
+        LlamaCppConfig(model_name=DEFAULT_LLAMACPP_MODEL, model_path=model_file, bundled=False)
+    )
+    await provider.start()
+    yield provider
+    await provider.aclose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, model_file: Path) -> SettingsFactory:
+    """Settings for one test: its own data folder, no .env file, the shared model file."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "model_path": model_file}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def alice_url(settings: Settings, llm: LlamaCppProvider) -> Iterator[str]:
+    """A real Alice HTTP server (uvicorn) with the shared model and its own database."""
+    with serve_in_thread(create_app(settings, provider=llm)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    with postgres.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"alice_test_{uuid.uuid4().hex[:12]}"
+    url = await postgres.create_database(postgres_admin_url, name)
+    yield url
+    await postgres.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_admin_url: str
+) -> AsyncIterator[str]:
+    """Each store test runs once on SQLite and once on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'alice.db'}"
+        return
+    name = f"alice_test_{uuid.uuid4().hex[:12]}"
+    url = await postgres.create_database(postgres_admin_url, name)
+    yield url
+    await postgres.drop_database(postgres_admin_url, name)
