@@ -53,6 +53,4 @@ def ollama_app(provider: Provider, *, model_tag: str) -> Starlette:
     async def tags(request: Request) -> Response:
         return JSONResponse({"models": [{"name": model_tag, "model": model_tag}]})
 
-    return Starlette(
-        routes=[Route("/api/chat", chat, methods=["POST"]), Route("/api/tags", tags)]
-    )
+    return Starlette(routes=[Route("/api/chat", chat, methods=["POST"]), Route("/api/tags", tags)])

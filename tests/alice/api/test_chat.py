@@ -82,9 +82,7 @@ def test_streaming_sends_start_deltas_then_done_with_ids_and_usage(
     start, done = events[0][1], events[-1][1]
     assert done["conversation_id"] == start["conversation_id"]
     assert done["usage"]["completion_tokens"] > 0
-    stored = _db_rows(
-        settings, "SELECT content FROM messages WHERE id = ?", done["message_id"]
-    )
+    stored = _db_rows(settings, "SELECT content FROM messages WHERE id = ?", done["message_id"])
     assert stored == [(text,)]
 
 

@@ -33,12 +33,16 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 @pytest.fixture
 def small_limits(make_settings: SettingsFactory, llm: LlamaCppProvider) -> Iterator[httpx.Client]:
     settings = make_settings(
-        max_message_chars=200, max_body_bytes=4096, max_messages_per_request=3,
-        max_tokens_limit=64, default_max_tokens=16,
+        max_message_chars=200,
+        max_body_bytes=4096,
+        max_messages_per_request=3,
+        max_tokens_limit=64,
+        default_max_tokens=16,
     )
-    with serve_in_thread(create_app(settings, provider=llm)) as url, httpx.Client(
-        base_url=url, timeout=30
-    ) as client:
+    with (
+        serve_in_thread(create_app(settings, provider=llm)) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
         yield client
 
 
@@ -153,7 +157,11 @@ def test_unknown_routes_and_methods_are_json(small_limits: httpx.Client) -> None
             413,
             "message-too-long",
         ),
-        ({"model": "nope", "messages": [{"role": "user", "content": "hej"}]}, 404, "model-not-found"),
+        (
+            {"model": "nope", "messages": [{"role": "user", "content": "hej"}]},
+            404,
+            "model-not-found",
+        ),
     ],
 )
 def test_openai_api_errors(
@@ -173,7 +181,10 @@ def faulty_url() -> Iterator[str]:
 
 def _alice_in_front_of(make_settings: SettingsFactory, base_url: str) -> Any:
     settings = make_settings(
-        provider="openai", openai_base_url=base_url, model="faulty", upstream_read_timeout_s=0.5,
+        provider="openai",
+        openai_base_url=base_url,
+        model="faulty",
+        upstream_read_timeout_s=0.5,
         upstream_connect_timeout_s=1,
     )
     return serve_in_thread(create_app(settings))
@@ -191,13 +202,15 @@ def _alice_in_front_of(make_settings: SettingsFactory, base_url: str) -> Any:
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_broken_upstream_is_a_clear_error(
-    make_settings: SettingsFactory, faulty_url: str, fault: str, status: int, code: str,
+    make_settings: SettingsFactory,
+    faulty_url: str,
+    fault: str,
+    status: int,
+    code: str,
     stream: bool,
 ) -> None:
     with _alice_in_front_of(make_settings, f"{faulty_url}/{fault}/v1") as url:
-        response = httpx.post(
-            f"{url}/api/chat", json={"text": "hej", "stream": stream}, timeout=30
-        )
+        response = httpx.post(f"{url}/api/chat", json={"text": "hej", "stream": stream}, timeout=30)
     if stream and fault == "cut":
         # Two pieces reached the client before the upstream died: the stream ends with
         # an error event, never a silent cut.
@@ -214,9 +227,15 @@ def test_a_broken_upstream_is_a_clear_error(
 
 def test_an_unreachable_upstream_is_503_with_retry_after(make_settings: SettingsFactory) -> None:
     with _alice_in_front_of(make_settings, f"http://127.0.0.1:{free_port()}/v1") as url:
-        response = httpx.post(f"{url}/v1/chat/completions", json={
-            "model": "faulty", "messages": [{"role": "user", "content": "hej"}], "stream": True
-        }, timeout=30)
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "faulty",
+                "messages": [{"role": "user", "content": "hej"}],
+                "stream": True,
+            },
+            timeout=30,
+        )
         ready = httpx.get(f"{url}/ready", timeout=30)
     assert_error(response, 503, "model-unavailable")
     assert int(response.headers["retry-after"]) > 0

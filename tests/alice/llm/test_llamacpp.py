@@ -80,7 +80,10 @@ async def small_context(model_file: Path) -> AsyncIterator[LlamaCppProvider]:
 async def test_old_history_is_dropped_to_fit_the_context(small_context: LlamaCppProvider) -> None:
     history: list[ChatMessage] = []
     for i in range(6):
-        history += [ChatMessage("user", f"fråga {i} " + "ord " * 60), ChatMessage("assistant", "Ok.")]
+        history += [
+            ChatMessage("user", f"fråga {i} " + "ord " * 60),
+            ChatMessage("assistant", "Ok."),
+        ]
     request = CompletionRequest(
         messages=(SYSTEM, *history, ChatMessage("user", "Vad är huvudstaden i Sverige?")),
         model="gemma-3-270m",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,7 +49,7 @@ def test_output_is_the_text_up_to_the_first_stop_however_it_is_split(
     text: str, stops: list[str], cuts: list[int]
 ) -> None:
     bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
-    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pieces = [text[a:b] for a, b in pairwise(bounds)]
     positions = [i for i in (text.find(s) for s in stops) if i >= 0]
     expected = text[: min(positions)] if positions else text
     out, stopped = _run(tuple(stops), pieces)

@@ -11,13 +11,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alice.settings import Settings
-
 from alice.store.migrate import head_revision
 
 PROCESSES = 4
 
 
-def _migrate_concurrently(env_overrides: dict[str, str], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+def _migrate_concurrently(
+    env_overrides: dict[str, str], cwd: Path
+) -> list[subprocess.CompletedProcess[str]]:
     env = {**os.environ, **env_overrides}
     procs = [
         subprocess.Popen(
@@ -58,7 +59,9 @@ async def test_parallel_migrations_on_one_sqlite_file(tmp_path: Path) -> None:
     await _assert_at_head_once(f"sqlite:///{tmp_path / 'data' / 'alice.db'}")
 
 
-async def test_parallel_migrations_on_one_postgresql_database(postgres_url: str, tmp_path: Path) -> None:
+async def test_parallel_migrations_on_one_postgresql_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
     results = _migrate_concurrently({"ALICE_DATABASE_URL": postgres_url}, tmp_path)
     for result in results:
         assert result.returncode == 0, result.stderr
