@@ -214,9 +214,7 @@ async def _scenario(
     return {"targets": reports, "comparison": _compare(reports, tallies)}
 
 
-def _added(
-    reports: dict[str, Any], tallies: dict[str, _Tally], name: str
-) -> dict[str, Any] | None:
+def _added(reports: dict[str, Any], tallies: dict[str, _Tally], name: str) -> dict[str, Any] | None:
     if name not in reports or not reports[name]["requests_ok"]:
         return None
     direct, other = reports["direct"]["ttft_ms"], reports[name]["ttft_ms"]

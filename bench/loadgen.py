@@ -49,7 +49,9 @@ class BatchResult:
         return self.ok / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def make_client(base_url: str, *, concurrency: int, headers: Mapping[str, str]) -> httpx.AsyncClient:
+def make_client(
+    base_url: str, *, concurrency: int, headers: Mapping[str, str]
+) -> httpx.AsyncClient:
     """A keep-alive client whose pool holds exactly ``concurrency`` connections."""
     return httpx.AsyncClient(
         base_url=base_url,
@@ -84,7 +86,9 @@ class ChatLoad:
         """Whether the requests ask for a streamed answer."""
         return bool(self.body.get("stream"))
 
-    async def _one_streamed(self, client: httpx.AsyncClient, content: bytes, out: BatchResult) -> None:
+    async def _one_streamed(
+        self, client: httpx.AsyncClient, content: bytes, out: BatchResult
+    ) -> None:
         started = time.perf_counter()
         first: float | None = None
         chunks = 0

@@ -177,7 +177,7 @@ class DirectModel:
 
         from alice.llm.prompt import FewShotPrompt
 
-        self._llm = Llama(model_path=str(model_path), n_ctx=params.n_ctx, verbose=False)
+        self._llm: Any = Llama(model_path=str(model_path), n_ctx=params.n_ctx, verbose=False)
         self._prompt = FewShotPrompt()
         self._system = system_prompt
         self._params = params

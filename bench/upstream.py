@@ -36,9 +36,12 @@ _MAX_HEAD = 64 * 1024
 
 def _head(status: int, content_type: bytes, extra: bytes, keep_alive: bool) -> bytes:
     connection = b"keep-alive" if keep_alive else b"close"
-    return (
-        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\nconnection: %s\r\n%s\r\n"
-        % (status, _REASONS.get(status, b"Error"), content_type, connection, extra)
+    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\nconnection: %s\r\n%s\r\n" % (
+        status,
+        _REASONS.get(status, b"Error"),
+        content_type,
+        connection,
+        extra,
     )
 
 
@@ -218,9 +221,7 @@ class UpstreamProtocol(asyncio.Protocol):
             body = bytes(self._buffer[end + 4 : total])
             del self._buffer[:total]
             keep_alive = (
-                connection != b"close"
-                if version == b"HTTP/1.1"
-                else connection == b"keep-alive"
+                connection != b"close" if version == b"HTTP/1.1" else connection == b"keep-alive"
             )
             transport.write(self._answers.respond(method, target, body, keep_alive))
             if not keep_alive:
