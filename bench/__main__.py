@@ -35,13 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "commands",
         nargs="*",
-        choices=COMMANDS,
-        default=["all"],
         metavar="COMMAND",
         help=f"one or more of: {', '.join(COMMANDS)} (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     parser.add_argument("--no-report", action="store_true", help="leave docs/performance.md")
+    parser.add_argument(
+        "--alice-env",
+        action="append",
+        default=[],
+        metavar="ALICE_NAME=VALUE",
+        help="an extra setting for the Alice server (repeatable; recorded in the results)",
+    )
     ttft = parser.add_argument_group("ttft")
     ttft.add_argument("--ttft-rounds", type=int, help="measured rounds (7 questions each)")
     ttft.add_argument("--max-tokens", type=int, help="max_tokens of each answer")
@@ -56,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ttft_params(args: argparse.Namespace) -> TtftParams:
     params = TtftParams(rounds=2, max_tokens=48, quick=True) if args.quick else TtftParams()
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"alice_env": tuple(args.alice_env)}
     if args.ttft_rounds:
         overrides["rounds"] = args.ttft_rounds
     if args.max_tokens:
@@ -72,7 +77,10 @@ def _gateway_params(args: argparse.Namespace) -> GatewayParams:
         if args.quick
         else GatewayParams()
     )
-    overrides: dict[str, Any] = {"with_litellm": not args.no_litellm}
+    overrides: dict[str, Any] = {
+        "with_litellm": not args.no_litellm,
+        "alice_env": tuple(args.alice_env),
+    }
     if args.gateway_rounds:
         overrides["rounds"] = args.gateway_rounds
     if args.c1_requests:
@@ -115,10 +123,14 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks named on the command line."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.commands if c not in COMMANDS]
+    if unknown:
+        parser.error(f"unknown command {unknown[0]!r}; choose from {', '.join(COMMANDS)}")
     signal.signal(signal.SIGTERM, _interrupt)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
-    commands = set(args.commands)
+    commands = set(args.commands) or {"all"}
     if "install-litellm" in commands:
         status = install_litellm()
         if status != 0:

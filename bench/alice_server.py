@@ -9,13 +9,28 @@ from pathlib import Path
 from bench.machine import REPO_ROOT
 from bench.processes import HOST, ManagedProcess, base_env
 
-__all__ = ["alice_executable", "alice_process"]
+__all__ = ["alice_executable", "alice_process", "env_pairs"]
 
 
 def alice_executable() -> Path:
     """The ``alice`` console script next to this interpreter (the project's .venv)."""
     beside = Path(sys.executable).parent / "alice"
     return beside if beside.exists() else REPO_ROOT / ".venv" / "bin" / "alice"
+
+
+def env_pairs(assignments: tuple[str, ...]) -> dict[str, str]:
+    """``("ALICE_X=1", ...)`` as a mapping.
+
+    Raises:
+        ValueError: an assignment without ``=`` or for a variable not named ``ALICE_*``.
+    """
+    pairs: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.startswith("ALICE_"):
+            raise ValueError(f"expected ALICE_NAME=value, got {assignment!r}")
+        pairs[name] = value
+    return pairs
 
 
 def alice_process(

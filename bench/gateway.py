@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.alice_server import alice_process
+from bench.alice_server import alice_process, env_pairs
 from bench.litellm_proxy import litellm_available, litellm_process, litellm_version
 from bench.loadgen import BatchResult, ChatLoad, make_client, run_in_loop
 from bench.machine import REPO_ROOT
@@ -61,6 +61,7 @@ class GatewayParams:
     model: str = "bench-upstream"
     max_tokens: int = 64
     with_litellm: bool = True
+    alice_env: tuple[str, ...] = ()
     quick: bool = False
 
     def requests(self, concurrency: int) -> int:
@@ -325,6 +326,7 @@ def run_gateway(params: GatewayParams, log: Any = print) -> dict[str, Any]:
                 "ALICE_PROVIDER": "openai",
                 "ALICE_MODEL": params.model,
                 "ALICE_OPENAI_BASE_URL": api_base,
+                **env_pairs(params.alice_env),
             },
         )
         stack.enter_context(alice)

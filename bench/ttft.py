@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.alice_server import alice_process
+from bench.alice_server import alice_process, env_pairs
 from bench.processes import free_port, loopback_url
 from bench.stats import summarize
 
@@ -77,6 +77,7 @@ class TtftParams:
     n_ctx: int = 4096
     min_tokens_for_rate: int = 32
     questions: tuple[Question, ...] = QUESTIONS
+    alice_env: tuple[str, ...] = ()
     quick: bool = False
 
 
@@ -363,7 +364,11 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
             port=port,
             data_dir=data_dir,
             log_dir=work,
-            settings={"ALICE_PROVIDER": "llamacpp", "ALICE_SYSTEM_PROMPT": system_prompt},
+            settings={
+                "ALICE_PROVIDER": "llamacpp",
+                "ALICE_SYSTEM_PROMPT": system_prompt,
+                **env_pairs(params.alice_env),
+            },
         )
         with server:
             ready_s = server.wait_ready(loopback_url(port) + "/ready", timeout_s=600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,7 @@ __all__ = [
     "MessagePublic",
     "ReadyPublic",
     "UsagePublic",
+    "error_responses",
 ]
 
 
@@ -36,6 +38,11 @@ class ErrorResponse(BaseModel):
     """Every error Alice answers with."""
 
     error: ErrorBody
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the error body for ``statuses``."""
+    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 class ChatCreate(BaseModel):

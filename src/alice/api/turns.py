@@ -9,7 +9,7 @@ failure becomes the API's error event, never a silent cut.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import anyio
 import structlog
@@ -33,7 +33,7 @@ log = structlog.get_logger("alice.api")
 class PrimedTurn:
     """A turn whose first events are already read (see the module docstring)."""
 
-    def __init__(self, events: AsyncIterator[TurnEvent], buffered: list[TurnEvent]) -> None:
+    def __init__(self, events: AsyncGenerator[TurnEvent, None], buffered: list[TurnEvent]) -> None:
         self._events = events
         self._buffered = buffered
         started = next((e for e in buffered if isinstance(e, TurnStarted)), None)
@@ -67,7 +67,7 @@ class PrimedTurn:
             # Shielded: when the client disconnects this runs inside a cancelled scope,
             # and the turn must still get to record its partial answer.
             with anyio.CancelScope(shield=True):
-                await self._events.aclose()  # type: ignore[attr-defined]
+                await self._events.aclose()
         if trailer:
             yield trailer
 
@@ -88,6 +88,6 @@ async def prime_turn(
             if isinstance(event, TurnDelta | TurnFinished):
                 break
     except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         raise
     return PrimedTurn(events, buffered)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import structlog
@@ -183,7 +183,7 @@ class ChatService:
 
     async def stream(
         self, request: TurnRequest, *, tenant_id: str = DEFAULT_TENANT
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Run one turn, yielding `TurnStarted`, `TurnDelta`s, then `TurnFinished`.
 
         Raises:

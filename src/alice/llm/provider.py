@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from alice.health import ComponentHealth, HealthState
 from alice.llm.types import Chunk, CompletionRequest
 
 __all__ = ["ComponentHealth", "HealthState", "Provider"]
-
-HealthState = Literal["healthy", "degraded", "unhealthy"]
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentHealth:
-    """How a component is doing, for ``/ready``."""
-
-    state: HealthState
-    detail: str = ""
 
 
 @runtime_checkable

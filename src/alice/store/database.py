@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from alice.llm.provider import ComponentHealth
+from alice.health import ComponentHealth
 
 __all__ = ["Database", "DatabaseConfig"]
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from alice.api.deps import ChatServiceDep, TenantDep
-from alice.api.schemas import ChatCreate, ChatPublic, ErrorResponse, UsagePublic
+from alice.api.schemas import ChatCreate, ChatPublic, UsagePublic, error_responses
 from alice.api.sse import sse_event, sse_response
 from alice.api.turns import prime_turn
 from alice.chat import TurnDelta, TurnEvent, TurnFinished, TurnRequest, TurnStarted
@@ -21,9 +21,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["chat"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (404, 413, 422, 502, 503, 504)
-}
+_ERRORS = error_responses(404, 413, 422, 502, 503, 504)
 
 
 def _encode(event: TurnEvent) -> bytes:

@@ -12,14 +12,14 @@ from alice.api.schemas import (
     ConversationList,
     ConversationPublic,
     ConversationSummary,
-    ErrorResponse,
+    error_responses,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
-_NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse}}
+_NOT_FOUND = error_responses(404)
 
 
 @router.get("", response_model=ConversationList)

@@ -28,7 +28,7 @@ from alice.api.openai_schemas import (
     ModelPublic,
     UsagePublic,
 )
-from alice.api.schemas import ErrorResponse
+from alice.api.schemas import error_responses
 from alice.api.sse import sse_event, sse_response
 from alice.api.turns import prime_turn
 from alice.chat import ChatService, TurnDelta, TurnEvent, TurnFinished, TurnRequest
@@ -47,9 +47,7 @@ _ROLES: dict[str, Role] = {
     "user": "user",
     "assistant": "assistant",
 }
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (404, 413, 422, 502, 503, 504)
-}
+_ERRORS = error_responses(404, 413, 422, 502, 503, 504)
 
 
 def _text_of(message: InputMessage, index: int) -> str:
