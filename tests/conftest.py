@@ -55,6 +55,12 @@ async def llm(model_file: Path) -> AsyncIterator[LlamaCppProvider]:
     await provider.start()
     yield provider
     await provider.aclose()
+    # llama-cpp-python opens two /dev/null handles at import and never closes them,
+    # which prints a ResourceWarning when the interpreter exits.
+    from llama_cpp import _utils
+
+    _utils.outnull_file.close()
+    _utils.errnull_file.close()
 
 
 @pytest.fixture

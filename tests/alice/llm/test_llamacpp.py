@@ -139,3 +139,69 @@ async def test_the_bundled_model_is_assembled_on_first_start(tmp_path: Path) -> 
         assert provider.prompt_format == "few-shot"
     finally:
         await provider.aclose()
+
+
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else 'user') + '\\n' "
+    "+ message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+
+def test_a_models_own_chat_template_renders_the_dialogue(llm: LlamaCppProvider) -> None:
+    from alice.llm.providers.llamacpp import _chat_template
+
+    template = _chat_template(llm._llm, GEMMA_TEMPLATE)
+    prompt = template.render([ChatMessage("user", "Hej"), ChatMessage("assistant", "Hej!")])
+    assert template.name == "chat-template"
+    assert template.special
+    assert prompt.endswith(
+        "<start_of_turn>user\nHej<end_of_turn>\n<start_of_turn>model\nHej!<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
+
+
+async def test_asking_for_a_chat_template_the_model_lacks_is_refused(model_file: Path) -> None:
+    from alice.errors import ConfigurationError
+
+    provider = LlamaCppProvider(
+        LlamaCppConfig(
+            model_name="m", model_path=model_file, bundled=False, prompt_format="chat-template"
+        )
+    )
+    with pytest.raises(ConfigurationError, match="ALICE_PROMPT_FORMAT"):
+        await provider.start()
+    await provider.aclose()
+
+
+async def test_concurrent_requests_queue_for_the_model_and_all_finish(
+    llm: LlamaCppProvider,
+) -> None:
+    import asyncio
+
+    questions = ["Vad är huvudstaden i Sverige?", "What is the capital of Germany?", "Hej!"]
+    results = await asyncio.gather(*(_collect(llm, _request(q)) for q in questions))
+    texts = ["".join(c.text for c in chunks) for chunks in results]
+    assert "Stockholm" in texts[0]
+    assert "Berlin" in texts[1]
+    assert all(chunks[-1].finish_reason == "stop" for chunks in results)
+
+
+async def test_inference_runs_on_the_model_thread_not_the_event_loop(
+    llm: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    model = llm._llm
+    seen: list[str] = []
+    original = model.generate
+
+    def recording_generate(*args: object, **kwargs: object) -> object:
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", recording_generate)
+    await _collect(llm, _request("Hej!", max_tokens=4))
+    assert seen and all(name.startswith("alice-llm") for name in seen)
+    assert threading.current_thread().name not in seen
