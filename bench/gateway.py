@@ -110,9 +110,16 @@ class _Tally:
     client_cpu_s: float = 0.0
     server_cpu_s: dict[str, float] = field(default_factory=dict)
     upstream_calls: int = 0
+    upstream_connections: int = 0
     rounds: list[dict[str, float]] = field(default_factory=list)
 
-    def add(self, batch: BatchResult, cpu: dict[str, float], upstream_calls: int) -> None:
+    def add(
+        self,
+        batch: BatchResult,
+        cpu: dict[str, float],
+        upstream_calls: int,
+        upstream_connections: int,
+    ) -> None:
         self.ttft_ms += batch.ttft_ms
         self.total_ms += batch.total_ms
         self.chunks += batch.content_chunks
@@ -122,6 +129,7 @@ class _Tally:
         for name, seconds in cpu.items():
             self.server_cpu_s[name] = self.server_cpu_s.get(name, 0.0) + seconds
         self.upstream_calls += upstream_calls
+        self.upstream_connections += upstream_connections
         self.rounds.append(
             {
                 "requests_per_s": round(batch.requests_per_s, 2),
@@ -148,15 +156,21 @@ class _Tally:
                 name: round(seconds * per_request, 3) for name, seconds in self.server_cpu_s.items()
             },
             "upstream_calls_per_request": round(self.upstream_calls / ok, 3) if ok else 0.0,
+            # New TCP connections the upstream accepted per request: ~0 when the target
+            # (or, for direct, the load generator) keeps its connections alive.
+            "upstream_connections_per_request": round(self.upstream_connections / ok, 3)
+            if ok
+            else 0.0,
             "content_chunks_min": min(self.chunks, default=0),
             "content_chunks_max": max(self.chunks, default=0),
             "rounds": self.rounds,
         }
 
 
-async def _upstream_calls(client: httpx.AsyncClient) -> int:
+async def _upstream_stats(client: httpx.AsyncClient) -> tuple[int, int]:
+    """(completions served, connections accepted) by the upstream so far."""
     stats = orjson.loads((await client.get("/bench/stats")).content)
-    return int(sum(stats.values()))
+    return stats.get("stream", 0) + stats.get("whole", 0), stats.get("connections", 0)
 
 
 def _cpu(target: Target) -> dict[str, float]:
@@ -189,16 +203,18 @@ async def _scenario(
             shift = round_index % len(targets)
             for target in targets[shift:] + targets[:shift]:
                 cpu_before = _cpu(target)
-                calls_before = await _upstream_calls(upstream)
+                calls_before, connections_before = await _upstream_stats(upstream)
                 batch = await load.batch(
                     clients[target.name],
                     requests=params.requests(concurrency),
                     concurrency=concurrency,
                 )
                 cpu_after = _cpu(target)
-                calls = await _upstream_calls(upstream) - calls_before
+                calls, connections = await _upstream_stats(upstream)
                 spent = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
-                tallies[target.name].add(batch, spent, calls)
+                tallies[target.name].add(
+                    batch, spent, calls - calls_before, connections - connections_before
+                )
             log(
                 f"  {'stream' if stream else 'whole'} c={concurrency} round "
                 f"{round_index + 1}/{params.rounds}: "

@@ -56,7 +56,12 @@ def make_client(
     return httpx.AsyncClient(
         base_url=base_url,
         headers=dict(headers),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        limits=httpx.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency,
+            # Idle between rounds while the other targets run: keep the connections.
+            keepalive_expiry=None,
+        ),
         timeout=httpx.Timeout(60.0, connect=10.0),
         trust_env=False,  # loopback only, never through a proxy
     )

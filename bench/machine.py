@@ -104,7 +104,9 @@ def package_versions(python: Path | None = None) -> dict[str, str]:
 def machine_info() -> dict[str, Any]:
     """A description of this machine and checkout, for the results file."""
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    dirty = [
+        line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
+    ]
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "cpu_model": _cpu_model(),
@@ -116,6 +118,7 @@ def machine_info() -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(),
         "git_commit": commit,
-        "git_dirty": dirty,
+        "git_dirty": bool(dirty),
+        "git_dirty_paths": dirty[:30],
         "load_average_at_start": [round(x, 2) for x in load] if load else None,
     }

@@ -38,7 +38,9 @@ def _machine_line(result: dict[str, Any]) -> str:
     m = result["machine"]
     load = result.get("system_cpu_during_run") or {}
     packages = ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items())
-    commit = (m.get("git_commit") or "?")[:10] + (" (dirty)" if m.get("git_dirty") else "")
+    paths = ", ".join(m.get("git_dirty_paths", []))
+    dirty = f"uncommitted changes to {paths}" if paths else "uncommitted changes"
+    commit = (m.get("git_commit") or "?")[:10] + (f" (with {dirty})" if m.get("git_dirty") else "")
     other = load.get("other_cpus_avg")
     busy = f"; other processes kept {other} CPUs busy on average during the run" if other else ""
     return (

@@ -62,7 +62,7 @@ QUESTIONS = (
     Question("en-sum", "en", "What is 2 + 2?"),
     Question("en-sky", "en", "Why is the sky blue?"),
     Question("en-count", "en", "Count from 1 to 40, separated by commas."),
-    Question("sv-count", "sv", "Räkna från 1 till 50."),
+    Question("sv-count", "sv", "Skriv talen från 1 till 40 med siffror, åtskilda med kommatecken."),
 )
 
 
@@ -70,7 +70,7 @@ QUESTIONS = (
 class TtftParams:
     """How many rounds, and the generation settings both targets get."""
 
-    rounds: int = 7
+    rounds: int = 24
     warmup_rounds: int = 1
     max_tokens: int = 128
     temperature: float = 0.0

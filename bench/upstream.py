@@ -9,8 +9,9 @@ Content-Length request bodies, chunked responses) to answer:
   once, a finishing chunk, a usage chunk when ``stream_options.include_usage``, then
   ``data: [DONE]``; or the whole ``chat.completion`` when not streaming.
 - ``GET /v1/models``: the one model.
-- ``GET /bench/stats``: how many completions it served, streamed and whole, so the
-  benchmark can check that each request reached the upstream exactly once.
+- ``GET /bench/stats``: how many completions it served (streamed and whole) and how many
+  connections it accepted, so the benchmark can check that each request reached the
+  upstream exactly once and whether the gateway reuses its connections.
 
 The answers are built once per model and reused, so the server spends its time on I/O
 and is never the bottleneck of what it measures.
@@ -182,6 +183,7 @@ class UpstreamProtocol(asyncio.Protocol):
         """Keep the transport."""
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._answers.stats["connections"] += 1
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete request in the buffer."""
