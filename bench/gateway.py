@@ -35,7 +35,7 @@ from bench.litellm_proxy import litellm_available, litellm_process, litellm_vers
 from bench.loadgen import BatchResult, ChatLoad, make_client, run_in_loop
 from bench.machine import REPO_ROOT
 from bench.processes import ManagedProcess, base_env, free_port, loopback_url
-from bench.stats import summarize
+from bench.stats import bootstrap_difference, summarize
 
 __all__ = ["GatewayParams", "run_gateway"]
 
@@ -239,10 +239,12 @@ def _added(reports: dict[str, Any], tallies: dict[str, _Tally], name: str) -> di
         round(mine["ttft_p50_ms"] - base["ttft_p50_ms"], 3)
         for mine, base in zip(tallies[name].rounds, tallies["direct"].rounds, strict=True)
     ]
+    mine, base = tallies[name].ttft_ms, tallies["direct"].ttft_ms
     return {
         "p50": round(other["p50"] - direct["p50"], 3),
         "p95": round(other["p95"] - direct["p95"], 3),
         "p99": round(other["p99"] - direct["p99"], 3),
+        "ci95": {f"p{pct}": bootstrap_difference(mine, base, pct) for pct in (50, 95, 99)},
         "per_round_p50": per_round,
     }
 
@@ -256,6 +258,11 @@ def _compare(reports: dict[str, Any], tallies: dict[str, _Tally]) -> dict[str, A
         comparison["alice_over_litellm_rps"] = round(
             reports["alice"]["requests_per_s"] / reports["litellm"]["requests_per_s"], 3
         )
+        comparison["alice_over_litellm_rps_per_round"] = [
+            round(mine["requests_per_s"] / theirs["requests_per_s"], 3)
+            for mine, theirs in zip(tallies["alice"].rounds, tallies["litellm"].rounds, strict=True)
+            if theirs["requests_per_s"]
+        ]
     comparison["alice_over_direct_rps"] = round(
         reports["alice"]["requests_per_s"] / reports["direct"]["requests_per_s"], 3
     )
@@ -275,6 +282,7 @@ def _targets_met(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                     "unit": "ms",
                     "limit": f"<= {limit}",
                     "passed": added[pct] <= limit,
+                    "ci95": added["ci95"][pct],
                     "headline": key.endswith("-c1"),
                 }
             )
@@ -288,6 +296,7 @@ def _targets_met(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                 "unit": "x",
                 "limit": f">= {limit}",
                 "passed": streamed["alice_over_litellm_rps"] >= limit,
+                "per_round": streamed.get("alice_over_litellm_rps_per_round", []),
                 "headline": True,
             }
         )

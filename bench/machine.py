@@ -68,7 +68,7 @@ def _git(*args: str) -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return ""
-    return done.stdout.strip()
+    return done.stdout.rstrip()
 
 
 def package_versions(python: Path | None = None) -> dict[str, str]:
@@ -103,7 +103,7 @@ def package_versions(python: Path | None = None) -> dict[str, str]:
 
 def machine_info() -> dict[str, Any]:
     """A description of this machine and checkout, for the results file."""
-    commit = _git("rev-parse", "HEAD")
+    commit = _git("rev-parse", "HEAD").strip()
     dirty = [
         line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
     ]

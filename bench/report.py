@@ -34,6 +34,14 @@ def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.2f}"
 
 
+def _with_ci(added: dict[str, Any], pct: str, *, bold: bool = False) -> str:
+    value = _signed(added.get(pct))
+    if bold:
+        value = f"**{value}**"
+    ci = (added.get("ci95") or {}).get(pct)
+    return f"{value} ({ci[0]:+.1f} .. {ci[1]:+.1f})" if ci else value
+
+
 def _machine_line(result: dict[str, Any]) -> str:
     m = result["machine"]
     load = result.get("system_cpu_during_run") or {}
@@ -65,17 +73,40 @@ def _header(result: dict[str, Any], path: Path) -> str:
     )
 
 
+def _spread(check: dict[str, Any]) -> str:
+    if "ci95" in check:
+        low, high = check["ci95"]
+        return f"{low:+.2f} .. {high:+.2f}"
+    rounds = check.get("per_round") or []
+    return f"{min(rounds):.2f} .. {max(rounds):.2f} (per round)" if rounds else "-"
+
+
+def _verdict(check: dict[str, Any]) -> str:
+    """Pass/fail on the measured value, and whether the noise could flip it."""
+    result = "**pass**" if check["passed"] else "**FAIL**"
+    if "ci95" not in check:
+        return result
+    low, high = check["ci95"]
+    limit = float(check["limit"].split()[-1])
+    if high <= limit:
+        return result + " (whole 95% CI within the limit)"
+    if low > limit:
+        return result + " (whole 95% CI beyond the limit)"
+    return result + " (95% CI straddles the limit: within noise)"
+
+
 def _targets(checks: list[dict[str, Any]]) -> str:
     rows = [
         [
             c["name"] + ("" if c.get("headline", True) else " (under load, informational)"),
             f"{c['value']} {c['unit']}",
+            _spread(c),
             f"{c['limit']} {c['unit']}",
-            "**pass**" if c["passed"] else "**FAIL**",
+            _verdict(c),
         ]
         for c in checks
     ]
-    return _table(["target", "measured", "limit", "result"], rows)
+    return _table(["target", "measured", "95% CI (bootstrap) or range", "limit", "result"], rows)
 
 
 def _ttft_section(path: Path, result: dict[str, Any]) -> str:
@@ -87,6 +118,7 @@ def _ttft_section(path: Path, result: dict[str, Any]) -> str:
     ]
     added = a["added_ttft_ms"]
     paired = a["paired_difference_ms"]
+    order = a.get("paired_difference_by_order_ms", {})
     ttft_rows.append(
         [
             "**added** (alice - direct)",
@@ -137,7 +169,10 @@ def _ttft_section(path: Path, result: dict[str, Any]) -> str:
             "call → first chunk with text):",
             _table(["target", "n", "p50", "p95", "p99", "mean"], ttft_rows),
             f"Paired per-question difference (alice - direct, same round): median "
-            f"{_signed(paired.get('p50'))} ms, p95 {_signed(paired.get('p95'))} ms. "
+            f"{_signed(paired.get('p50'))} ms, p95 {_signed(paired.get('p95'))} ms; median "
+            f"{_signed(order.get('alice_first'))} ms when Alice went first, "
+            f"{_signed(order.get('direct_first'))} ms when the direct model did (whichever "
+            f"runs second finds the CPU caches filled by the other, so the order alternates). "
             f"Answers that differed in text between the targets: {a['texts_differing']}.",
             f"Decode rate in tokens/s (completion tokens ÷ time from first to last text chunk; "
             f"'long answers' are those of at least {p['min_tokens_for_rate']} tokens, which "
@@ -201,10 +236,10 @@ def _gateway_section(path: Path, result: dict[str, Any]) -> str:
         added_rows.append(
             [
                 _SCENARIO_NAMES.get(key, key),
-                f"**{_signed(alice.get('p50'))}**",
-                f"**{_signed(alice.get('p99'))}**",
-                _signed(other.get("p50")),
-                _signed(other.get("p99")),
+                _with_ci(alice, "p50", bold=True),
+                _with_ci(alice, "p99", bold=True),
+                _with_ci(other, "p50"),
+                _with_ci(other, "p99"),
                 f"{c['alice_over_litellm_rps']:.2f}x" if "alice_over_litellm_rps" in c else "-",
                 ", ".join(f"{x:+.1f}" for x in alice.get("per_round_p50", [])),
             ]
@@ -250,7 +285,8 @@ def _gateway_section(path: Path, result: dict[str, Any]) -> str:
                 ],
                 rows,
             ),
-            "Added latency over `direct` (difference of the percentiles, ms) and throughput:",
+            "Added latency over `direct` (difference of the percentiles, ms, with its 95% "
+            "bootstrap interval) and throughput:",
             _table(
                 [
                     "scenario",
@@ -282,11 +318,12 @@ def _summary(sections: list[tuple[str, dict[str, Any]]]) -> str:
                     bench,
                     c["name"],
                     f"{c['value']} {c['unit']}",
+                    _spread(c),
                     f"{c['limit']} {c['unit']}",
-                    "**pass**" if c["passed"] else "**FAIL**",
+                    _verdict(c),
                 ]
             )
-    return _table(["benchmark", "target", "measured", "limit", "result"], rows)
+    return _table(["benchmark", "target", "measured", "95% CI or range", "limit", "result"], rows)
 
 
 def _kept_notes(path: Path) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
-__all__ = ["percentile", "summarize"]
+__all__ = ["bootstrap_difference", "percentile", "summarize"]
 
 PERCENTILES = (50, 95, 99)
 
@@ -40,3 +41,29 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
     for pct in PERCENTILES:
         summary[f"p{pct}"] = round(percentile(samples_ms, pct), 3)
     return summary
+
+
+def bootstrap_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    pct: float,
+    *,
+    iterations: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A bootstrap confidence interval of ``percentile(a) - percentile(b)``.
+
+    Both samples are resampled independently, with replacement. It treats requests as
+    independent, so for requests that queue behind each other (high concurrency) it is
+    optimistic; the per-round figures show the spread there.
+    """
+    if not a or not b:
+        raise ValueError("no samples")
+    rng = random.Random(seed)
+    diffs = sorted(
+        percentile(rng.choices(a, k=len(a)), pct) - percentile(rng.choices(b, k=len(b)), pct)
+        for _ in range(iterations)
+    )
+    tail = (1 - confidence) / 2 * 100
+    return round(percentile(diffs, tail), 3), round(percentile(diffs, 100 - tail), 3)
