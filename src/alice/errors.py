@@ -12,6 +12,8 @@ Hierarchy::
     ├── InvalidRequestError             422 invalid-request
     ├── PayloadTooLargeError            413 payload-too-large
     │   └── MessageTooLongError         413 message-too-long
+    ├── OverloadedError                 429 overloaded          (Retry-After)
+    ├── LoadShedError                   503 load-shed           (Retry-After)
     ├── NotFoundError                   404 not-found
     │   ├── ConversationNotFoundError   404 conversation-not-found
     │   └── ModelNotFoundError          404 model-not-found
@@ -33,12 +35,14 @@ __all__ = [
     "ConfigurationError",
     "ConversationNotFoundError",
     "InvalidRequestError",
+    "LoadShedError",
     "MessageTooLongError",
     "ModelError",
     "ModelNotFoundError",
     "ModelTimeoutError",
     "ModelUnavailableError",
     "NotFoundError",
+    "OverloadedError",
     "PayloadTooLargeError",
     "StorageError",
     "UpstreamError",
@@ -107,6 +111,22 @@ class MessageTooLongError(PayloadTooLargeError):
     default_message = "The message is too long."
 
 
+class OverloadedError(AliceError):
+    """Every model slot is busy and the waiting queue is full: back-pressure."""
+
+    code = "overloaded"
+    status = 429
+    default_message = "Alice is at capacity, retry shortly."
+
+
+class LoadShedError(AliceError):
+    """Low-priority work refused while the Guardian is in emergency mode."""
+
+    code = "load-shed"
+    status = 503
+    default_message = "Alice is shedding low-priority work under pressure, retry later."
+
+
 class NotFoundError(AliceError):
     """The addressed object or route does not exist."""
 
@@ -154,11 +174,26 @@ class ModelTimeoutError(ModelError):
 
 
 class UpstreamError(ModelError):
-    """A remote model server answered with an error or an unreadable response."""
+    """A remote model server answered with an error or an unreadable response.
+
+    ``transient``: whether trying again may help (a 5xx answer, a connection that broke
+    off) as opposed to a lasting refusal (bad credentials, unknown model).
+    """
 
     code = "upstream-error"
     status = 502
     default_message = "The model server answered with an error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+        transient: bool = False,
+    ) -> None:
+        super().__init__(message, field=field, retry_after=retry_after)
+        self.transient = transient
 
 
 class StorageError(AliceError):

@@ -12,15 +12,24 @@ stops start-up with something a person can act on.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alice.errors import ConfigurationError
 
-__all__ = ["ProviderName", "Settings", "load_settings"]
+__all__ = ["BackendSpec", "ProviderName", "Settings", "load_settings"]
 
 ProviderName = Literal["llamacpp", "openai", "ollama"]
 PromptFormat = Literal["auto", "few-shot", "chat-template"]
@@ -30,6 +39,34 @@ SqliteSynchronous = Literal["full", "normal"]
 
 _ENV_PREFIX = "ALICE_"
 DEFAULT_LLAMACPP_MODEL = "gemma-3-270m"
+_BACKEND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class BackendSpec(BaseModel):
+    """One model backend, as declared in ``ALICE_BACKENDS`` (see `alice.llm.backends`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    provider: ProviderName
+    models: tuple[str, ...] = Field(min_length=1)
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model_path: Path | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, value: str) -> str:
+        if not _BACKEND_ID.match(value):
+            raise ValueError("backend ids are lowercase letters, digits and '-'")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
 
 class Settings(BaseSettings):
@@ -94,6 +131,28 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(5.0, gt=0, le=600)
     upstream_read_timeout_s: float = Field(120.0, gt=0, le=3600)
     upstream_max_connections: int = Field(100, ge=1, le=10000)
+
+    # --- routing: backends, fallback chains, timeouts, capacity -------------------------
+    backends: tuple[BackendSpec, ...] = Field(
+        (), description="JSON list of backends; empty means the one provider above."
+    )
+    tiers: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='JSON {"primary": ["backend[:model]", ...], "small": [...]}.',
+    )
+    offline_answers: bool = Field(True, description="Answer in offline mode when all fail.")
+    first_token_timeout_s: float = Field(30.0, gt=0, le=3600)
+    stall_timeout_s: float = Field(10.0, gt=0, le=3600)
+    retries: int = Field(2, ge=0, le=10)
+    retry_backoff_base_s: float = Field(0.1, ge=0, le=60)
+    retry_backoff_max_s: float = Field(2.0, ge=0, le=600)
+    backend_concurrency: int = Field(3, ge=1, le=10000)
+    backend_queue: int = Field(16, ge=0, le=100000)
+    overload_retry_after_s: int = Field(2, ge=1, le=3600)
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1)
+    breaker_min_requests: int = Field(4, ge=1, le=10000)
+    breaker_window_s: float = Field(30.0, gt=0, le=86400)
+    breaker_cooldown_s: float = Field(10.0, ge=0, le=86400)
 
     # --- chat -------------------------------------------------------------------------
     system_prompt: str = Field(

@@ -56,9 +56,11 @@ class Chunk:
     """A piece of a streamed completion.
 
     Text chunks carry ``text``; the last chunk of a stream carries ``finish_reason`` and
-    ``usage`` (and possibly a last piece of text).
+    ``usage`` (and possibly a last piece of text). The router sets ``model`` on the last
+    chunk to the model that actually answered.
     """
 
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = field(default=None)
+    model: str | None = None

@@ -147,7 +147,7 @@ def error_for_status(status: int, body: bytes, headers: Mapping[str, str]) -> Al
             f"The model server is busy or unavailable ({status}){suffix}",
             retry_after=_retry_after(headers),
         )
-    return UpstreamError(f"The model server failed ({status}){suffix}")
+    return UpstreamError(f"The model server failed ({status}){suffix}", transient=status >= 500)
 
 
 @asynccontextmanager
@@ -183,6 +183,8 @@ async def open_stream(
     except httpx.TimeoutException as exc:
         raise ModelTimeoutError() from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise UpstreamError("The model server closed the connection mid-answer.") from exc
+        raise UpstreamError(
+            "The model server closed the connection mid-answer.", transient=True
+        ) from exc
     except httpx.HTTPError as exc:
         raise UpstreamError(f"The model server could not be read ({type(exc).__name__}).") from exc
