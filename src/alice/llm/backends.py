@@ -156,7 +156,9 @@ def build_router(settings: Settings, *, provider: Provider | None = None) -> Mod
     """
     if provider is not None:
         providers: dict[str, Provider] = {"main": provider}
-        specs = (BackendSpec(id="main", provider="openai", models=provider.models),)
+        specs: tuple[BackendSpec, ...] = (
+            BackendSpec(id="main", provider="openai", models=provider.models),
+        )
     else:
         specs = default_backends(settings)
         providers = {spec.id: _provider(spec, settings) for spec in specs}

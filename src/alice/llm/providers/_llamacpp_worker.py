@@ -267,7 +267,7 @@ def run_worker(conn: Connection, config: WorkerConfig) -> None:
     import llama_cpp
 
     global _silent_log
-    _silent_log = llama_cpp.llama_log_callback(_silent_log)  # type: ignore[assignment]
+    _silent_log = llama_cpp.llama_log_callback(_silent_log)
     worker = _Worker(conn, config)
     try:
         worker.load()
