@@ -24,6 +24,7 @@ from alice.llm.providers.llamacpp import (
 )
 from alice.settings import DEFAULT_LLAMACPP_MODEL, Settings
 from tests.support import postgres
+from tests.support import redis as redis_support
 from tests.support.servers import serve_in_thread
 
 SettingsFactory = Callable[..., Settings]
@@ -114,3 +115,22 @@ async def database_url(
     url = await postgres.create_database(postgres_admin_url, name)
     yield url
     await postgres.drop_database(postgres_admin_url, name)
+
+
+# Read at import: _isolated_environment removes ALICE_* variables before fixtures run.
+_TEST_REDIS_URL = os.environ.get("ALICE_TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A running Redis server (the local one, or a throwaway started for the run)."""
+    with redis_support.redis_server(_TEST_REDIS_URL) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of one's own for one test; its keys are deleted afterwards."""
+    prefix = f"alice-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    redis_support.delete_prefix(redis_url, prefix)
