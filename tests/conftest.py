@@ -35,7 +35,7 @@ def _isolated_environment() -> Iterator[None]:
     """No ALICE_* variable of the developer's shell leaks into the tests."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("ALICE_")}
     for key in saved:
-        if key != "ALICE_TEST_POSTGRES_URL":
+        if key not in ("ALICE_TEST_POSTGRES_URL", "ALICE_TEST_REDIS_URL"):
             del os.environ[key]
     yield
     os.environ.update(saved)

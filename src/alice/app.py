@@ -4,7 +4,8 @@ It decides nothing: every part is built from ``settings`` (or handed in, which i
 tests share one loaded model between apps), started in the lifespan, and closed in
 reverse order when the server stops. The model loads in the background, so the process
 answers ``/health`` at once and ``/ready`` reports the model ``unhealthy`` until it is
-loaded; chat requests meanwhile get 503 with ``Retry-After``.
+loaded; chat requests meanwhile get 503 with ``Retry-After`` (or, once every model is
+known to be down, the offline answer).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from alice.api import BodyLimitMiddleware, install_error_handlers
 from alice.api.routes import chat, conversations, health, openai
 from alice.chat import ChatConfig, ChatService
 from alice.errors import ConfigurationError
-from alice.llm import Provider, build_provider
+from alice.llm import Provider
+from alice.llm.backends import build_router
+from alice.llm.router.router import ModelRouter
 from alice.settings import Settings
 from alice.store.database import Database, DatabaseConfig
 from alice.store.migrate import migrate
@@ -54,12 +57,16 @@ def chat_config(settings: Settings) -> ChatConfig:
     )
 
 
-async def _start_provider(provider: Provider) -> None:
+async def _start_router(router: ModelRouter) -> None:
     try:
-        await provider.start()
+        await router.start()
     except ConfigurationError as exc:
         # The process stays up and /ready says why; a supervisor sees "not ready".
         log.error("model.start_failed", reason=str(exc))
+
+
+async def _noop() -> None:
+    return None
 
 
 def create_app(settings: Settings, *, provider: Provider | None = None) -> FastAPI:
@@ -70,23 +77,22 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         provider: an already built (possibly started) provider to use instead of the
             configured one; the caller keeps ownership and closes it.
     """
-    owns_provider = provider is None
-    active_provider = provider if provider is not None else build_provider(settings)
+    # An injected provider belongs to the caller: the app neither starts nor closes it.
+    owns_backends = provider is None
+    router = build_router(settings, provider=provider)
     database = Database(database_config(settings))
-    service = ChatService(
-        provider=active_provider, sessions=database.sessions, config=chat_config(settings)
-    )
+    service = ChatService(router=router, sessions=database.sessions, config=chat_config(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await migrate(database)
-        loading = asyncio.create_task(_start_provider(active_provider))
+        loading = asyncio.create_task(_start_router(router) if owns_backends else _noop())
         log.info(
             "alice.started",
             version=__version__,
-            provider=active_provider.name,
-            models=list(active_provider.models),
+            backends=list(router.backends),
+            models=list(router.models),
             database=database.engine.dialect.name,
         )
         try:
@@ -95,8 +101,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
             loading.cancel()
             with suppress(asyncio.CancelledError):
                 await loading
-            if owns_provider:
-                await active_provider.aclose()
+            if owns_backends:
+                await router.aclose()
             await database.aclose()
             log.info("alice.stopped")
 

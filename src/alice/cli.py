@@ -100,24 +100,34 @@ def migrate() -> None:
 @app.command()
 def models() -> None:
     """List the configured provider's models."""
-    from alice.llm.factory import llamacpp_config
+    from alice.llm.backends import default_backends, tier_routes
+    from alice.llm.providers.llamacpp import BUNDLED_MODEL_FILE
 
     settings = _settings()
-    table = Table("provider", "model", "where", "status")
-    for index, name in enumerate(settings.models):
-        if settings.provider == "llamacpp":
-            path = llamacpp_config(settings).model_path
+    try:
+        backends = default_backends(settings)
+        tiers = tier_routes(backends, settings.tiers)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    table = Table("backend", "provider", "model", "where", "status")
+    for spec in backends:
+        if spec.provider == "llamacpp":
+            path = spec.model_path or settings.resolved_data_dir / "models" / BUNDLED_MODEL_FILE
             where = str(path)
             status = "present" if path.is_file() else "assembled on first start"
         else:
-            where = (
-                settings.openai_base_url
-                if settings.provider == "openai"
-                else settings.ollama_base_url
-            )
+            where = spec.base_url or ""
             status = "remote"
-        table.add_row(settings.provider, name + (" (default)" if index == 0 else ""), where, status)
-    Console().print(table)
+        for index, name in enumerate(spec.models):
+            label = name + (" (default)" if index == 0 else "")
+            table.add_row(spec.id, spec.provider, label, where, status)
+    console = Console()
+    console.print(table)
+    for tier, routes in tiers.items():
+        chain = " → ".join(f"{r.backend}:{r.model}" for r in routes)
+        offline = " → offline answer" if settings.offline_answers else ""
+        console.print(f"tier {tier}: {chain}{offline}", highlight=False)
 
 
 @app.command()
@@ -146,7 +156,7 @@ def _chat_local(
 ) -> str:
     from alice.app import chat_config, database_config
     from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest
-    from alice.llm import build_provider
+    from alice.llm.backends import build_router
     from alice.observability import configure_logging
     from alice.store import Database
     from alice.store import migrate as run_migrations
@@ -157,12 +167,12 @@ def _chat_local(
 
     async def go() -> str:
         database = Database(database_config(settings))
-        provider = build_provider(settings)
+        router = build_router(settings)
         try:
             await run_migrations(database)
-            await provider.start()
+            await router.start()
             service = ChatService(
-                provider=provider, sessions=database.sessions, config=chat_config(settings)
+                router=router, sessions=database.sessions, config=chat_config(settings)
             )
             request = TurnRequest(
                 text=text,
@@ -181,7 +191,7 @@ def _chat_local(
             sys.stdout.flush()
             return conversation_id
         finally:
-            await provider.aclose()
+            await router.aclose()
             await database.aclose()
 
     return _run(go)

@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+"""Dependencies shared by the routes, as ``Annotated`` aliases.
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread
+pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,22 @@ from alice.store.database import Database
 __all__ = ["ChatServiceDep", "DatabaseDep", "SettingsDep", "TenantDep"]
 
 
-def _chat_service(request: Request) -> ChatService:
+async def _chat_service(request: Request) -> ChatService:
     service: ChatService = request.app.state.chat
     return service
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def _tenant(_request: Request) -> str:
+async def _tenant(_request: Request) -> str:
     # Every caller is the default tenant until API keys map callers to tenants.
     return "default"
 

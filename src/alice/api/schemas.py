@@ -84,9 +84,12 @@ class ChatPublic(BaseModel):
     message_id: str = Field(description="Id of the stored answer.")
     user_message_id: str = Field(description="Id of the stored user message.")
     text: str
-    model: str
+    model: str = Field(description="The model that answered (a fallback may have).")
     finish_reason: str
     usage: UsagePublic
+    offline: bool = Field(
+        False, description="True when every model was down and this is the offline answer."
+    )
 
 
 class MessagePublic(BaseModel):

@@ -18,7 +18,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alice.errors import AliceError, InvalidRequestError, MessageTooLongError, ModelNotFoundError
-from alice.llm.provider import Provider
+from alice.llm.providers.offline import OFFLINE_MODEL
+from alice.llm.router.admission import Priority
+from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, CompletionRequest, FinishReason, Usage
 from alice.store.models import DEFAULT_TENANT
 from alice.store.repository import AnswerRecord, ConversationRepository, MessageRecord
@@ -73,6 +75,7 @@ class TurnRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    priority: int = Priority.INTERACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,11 @@ class TurnDelta:
 
 @dataclass(frozen=True, slots=True)
 class TurnFinished:
-    """The answer is complete and committed."""
+    """The answer is complete and committed.
+
+    ``model`` is the model that actually answered (a fallback may have); ``offline``
+    marks the offline-mode answer given when every model is down.
+    """
 
     conversation_id: str
     message_id: str
@@ -103,6 +110,7 @@ class TurnFinished:
     usage: Usage
     latency_ms: int
     first_token_ms: int | None
+    offline: bool = False
 
 
 TurnEvent = TurnStarted | TurnDelta | TurnFinished
@@ -117,30 +125,30 @@ class TurnResult:
 
 
 class ChatService:
-    """Runs conversation turns against one provider and one store."""
+    """Runs conversation turns through the model router and the store."""
 
     def __init__(
         self,
         *,
-        provider: Provider,
+        router: ModelRouter,
         sessions: async_sessionmaker[AsyncSession],
         config: ChatConfig,
     ) -> None:
-        self._provider = provider
+        self._router = router
         self._sessions = sessions
         self._config = config
 
     @property
-    def provider(self) -> Provider:
-        """The model provider answering turns."""
-        return self._provider
+    def router(self) -> ModelRouter:
+        """The model router answering turns."""
+        return self._router
 
     def repository(self, tenant_id: str = DEFAULT_TENANT) -> ConversationRepository:
         """The conversation store of one tenant."""
         return ConversationRepository(self._sessions, tenant_id=tenant_id)
 
     def _model(self, requested: str | None) -> str:
-        models = self._provider.models
+        models = self._router.models
         if requested is None or requested == "":
             return models[0]
         if requested not in models:
@@ -215,12 +223,13 @@ class ChatService:
         pieces: list[str] = []
         first_token_ms: int | None = None
         usage = Usage()
+        served_by = model
         finish: FinishReason = "stop"
         status = "cancelled"
         error_code: str | None = None
         model_started = time.perf_counter()
         try:
-            async for chunk in self._provider.stream(completion):
+            async for chunk in self._router.stream(completion, priority=request.priority):
                 if chunk.text:
                     if first_token_ms is None:
                         first_token_ms = _ms_since(model_started)
@@ -229,6 +238,7 @@ class ChatService:
                 if chunk.finish_reason is not None:
                     finish = chunk.finish_reason
                     usage = chunk.usage or usage
+                    served_by = chunk.model or model
             status = "complete"
         except AliceError as exc:
             status, error_code = "error", exc.code
@@ -250,7 +260,7 @@ class ChatService:
             AnswerRecord(
                 conversation_id=turn.conversation_id,
                 content="".join(pieces),
-                model=model,
+                model=served_by,
                 status="complete",
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
@@ -262,7 +272,7 @@ class ChatService:
             "chat.turn",
             conversation_id=turn.conversation_id,
             message_id=stored.id,
-            model=model,
+            model=served_by,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             first_token_ms=first_token_ms,
@@ -272,12 +282,13 @@ class ChatService:
         yield TurnFinished(
             conversation_id=turn.conversation_id,
             message_id=stored.id,
-            model=model,
+            model=served_by,
             text=stored.content,
             finish_reason=finish,
             usage=usage,
             latency_ms=latency_ms,
             first_token_ms=first_token_ms,
+            offline=served_by == OFFLINE_MODEL,
         )
 
     async def complete(

@@ -1,6 +1,5 @@
 """Model providers behind one streaming protocol."""
 
-from alice.llm.factory import build_provider
 from alice.llm.provider import ComponentHealth, HealthState, Provider
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
 
@@ -13,5 +12,4 @@ __all__ = [
     "HealthState",
     "Provider",
     "Usage",
-    "build_provider",
 ]

@@ -114,4 +114,3 @@ def test_conversations_are_listed_and_deleted(alice_url: str) -> None:
         assert client.delete(f"/api/conversations/{ids[0]}").status_code == 204
         assert client.get(f"/api/conversations/{ids[0]}").status_code == 404
         assert [c["id"] for c in client.get("/api/conversations").json()["data"]] == [ids[1]]
-

@@ -179,13 +179,17 @@ def faulty_url() -> Iterator[str]:
         yield url
 
 
-def _alice_in_front_of(make_settings: SettingsFactory, base_url: str) -> Any:
+def _alice_in_front_of(
+    make_settings: SettingsFactory, base_url: str, *, offline: bool = False
+) -> Any:
     settings = make_settings(
         provider="openai",
         openai_base_url=base_url,
         model="faulty",
         upstream_read_timeout_s=0.5,
         upstream_connect_timeout_s=1,
+        retry_backoff_base_s=0.01,
+        offline_answers=offline,
     )
     return serve_in_thread(create_app(settings))
 
@@ -223,6 +227,16 @@ def test_a_broken_upstream_is_a_clear_error(
     if status == 503:
         assert int(response.headers["retry-after"]) == 7
     assert "CUDA" not in error["message"] or fault == "status-500"
+
+
+def test_with_offline_answers_on_a_broken_upstream_gets_the_offline_answer(
+    make_settings: SettingsFactory, faulty_url: str
+) -> None:
+    with _alice_in_front_of(make_settings, f"{faulty_url}/status-500/v1", offline=True) as url:
+        response = httpx.post(f"{url}/api/chat", json={"text": "What is the time?"}, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["offline"] is True
+    assert "offline mode" in response.json()["text"]
 
 
 def test_an_unreachable_upstream_is_503_with_retry_after(make_settings: SettingsFactory) -> None:

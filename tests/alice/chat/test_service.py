@@ -10,6 +10,7 @@ import pytest
 from alice.app import chat_config, database_config
 from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest, TurnStarted
 from alice.errors import InvalidRequestError, MessageTooLongError, ModelNotFoundError
+from alice.llm.backends import build_router
 from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.store import Database, migrate
 from tests.conftest import SettingsFactory
@@ -22,7 +23,8 @@ async def service(
     settings = make_settings(max_message_chars=100, max_tokens_limit=64, default_max_tokens=32)
     database = Database(database_config(settings))
     await migrate(database)
-    yield ChatService(provider=llm, sessions=database.sessions, config=chat_config(settings))
+    router = build_router(settings, provider=llm)
+    yield ChatService(router=router, sessions=database.sessions, config=chat_config(settings))
     await database.aclose()
 
 

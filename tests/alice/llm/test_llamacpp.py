@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alice.errors import InvalidRequestError, ModelUnavailableError
+from alice.llm.providers._llamacpp_worker import chat_template
 from alice.llm.providers.llamacpp import LlamaCppConfig, LlamaCppProvider
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest
 
@@ -149,15 +150,13 @@ GEMMA_TEMPLATE = (
 )
 
 
-def test_a_models_own_chat_template_renders_the_dialogue(llm: LlamaCppProvider) -> None:
-    from alice.llm.providers.llamacpp import _chat_template
-
-    template = _chat_template(llm._llm, GEMMA_TEMPLATE)
+def test_a_models_own_chat_template_renders_the_dialogue() -> None:
+    template = chat_template(GEMMA_TEMPLATE, bos_token="<bos>", eos_token="<eos>")
     prompt = template.render([ChatMessage("user", "Hej"), ChatMessage("assistant", "Hej!")])
     assert template.name == "chat-template"
     assert template.special
-    assert prompt.endswith(
-        "<start_of_turn>user\nHej<end_of_turn>\n<start_of_turn>model\nHej!<end_of_turn>\n"
+    assert prompt == (
+        "<bos><start_of_turn>user\nHej<end_of_turn>\n<start_of_turn>model\nHej!<end_of_turn>\n"
         "<start_of_turn>model\n"
     )
 
@@ -188,20 +187,47 @@ async def test_concurrent_requests_queue_for_the_model_and_all_finish(
     assert all(chunks[-1].finish_reason == "stop" for chunks in results)
 
 
-async def test_inference_runs_on_the_model_thread_not_the_event_loop(
-    llm: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch
+async def test_inference_runs_in_a_worker_process(llm: LlamaCppProvider) -> None:
+    import os
+
+    assert llm.worker_pid is not None
+    assert llm.worker_pid != os.getpid()
+    chunks = await _collect(llm, _request("Hej!", max_tokens=4))
+    assert chunks[-1].finish_reason is not None
+
+
+async def test_the_killswitch_restarts_the_worker_and_fails_what_it_held(
+    llm: LlamaCppProvider,
 ) -> None:
-    import threading
+    import asyncio
 
-    model = llm._llm
-    seen: list[str] = []
-    original = model.generate
+    before = llm.worker_pid
+    stream = llm.stream(_request("Berätta en lång saga om en drake.", max_tokens=200))
+    assert (await anext(stream)).text  # type: ignore[call-overload]
+    restart = asyncio.create_task(llm.restart(reason="test"))
+    with pytest.raises(ModelUnavailableError):
+        async for _ in stream:  # type: ignore[attr-defined]
+            pass
+    seconds = await restart
+    assert seconds > 0
+    assert llm.worker_pid not in (None, before)
+    assert (await llm.health()).state == "healthy"
+    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    assert "Stockholm" in "".join(c.text for c in chunks)
 
-    def recording_generate(*args: object, **kwargs: object) -> object:
-        seen.append(threading.current_thread().name)
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(model, "generate", recording_generate)
-    await _collect(llm, _request("Hej!", max_tokens=4))
-    assert seen and all(name.startswith("alice-llm") for name in seen)
-    assert threading.current_thread().name not in seen
+async def test_a_worker_that_dies_is_respawned_and_requests_wait_for_it(
+    llm: LlamaCppProvider,
+) -> None:
+    import os
+    import signal
+
+    before = llm.worker_pid
+    restarts = llm.restarts
+    assert before is not None
+    os.kill(before, signal.SIGKILL)
+    # The next request waits for the respawned worker instead of failing.
+    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    assert "Stockholm" in "".join(c.text for c in chunks)
+    assert llm.worker_pid not in (None, before)
+    assert llm.restarts == restarts + 1

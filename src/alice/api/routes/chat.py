@@ -48,6 +48,7 @@ def _public(event: TurnFinished, user_message_id: str = "") -> ChatPublic:
         model=event.model,
         finish_reason=event.finish_reason,
         usage=UsagePublic.of(event.usage),
+        offline=event.offline,
     )
 
 

@@ -28,7 +28,7 @@ async def health() -> dict[str, str]:
 )
 async def ready(database: DatabaseDep, service: ChatServiceDep) -> Response:
     """Readiness: each component's state; 503 while any is unhealthy."""
-    db, model = await asyncio.gather(database.health(), service.provider.health())
+    db, model = await asyncio.gather(database.health(), service.router.health())
     components = {
         "database": ComponentPublic(state=db.state, detail=db.detail),
         "model": ComponentPublic(state=model.state, detail=model.detail),

@@ -224,9 +224,8 @@ async def create_chat_completion(
 
 def model_list(service: ChatService) -> ModelList:
     """The models the active provider serves."""
-    owner = f"alice-{service.provider.name}"
     return ModelList(
-        data=[ModelPublic(id=m, created=0, owned_by=owner) for m in service.provider.models]
+        data=[ModelPublic(id=m, created=0, owned_by="alice") for m in service.router.models]
     )
 
 

@@ -147,7 +147,9 @@ def error_for_status(status: int, body: bytes, headers: Mapping[str, str]) -> Al
             f"The model server is busy or unavailable ({status}){suffix}",
             retry_after=_retry_after(headers),
         )
-    return UpstreamError(f"The model server failed ({status}){suffix}", transient=status >= 500)
+    # 502/503/504 and 429 are "unavailable" above (retried); any other 5xx is the server's
+    # own failure: fail over to the next backend instead of asking it again.
+    return UpstreamError(f"The model server failed ({status}){suffix}")
 
 
 @asynccontextmanager

@@ -1,57 +1,56 @@
-"""The embedded model: llama.cpp in-process through llama-cpp-python.
+"""The embedded model: llama.cpp through llama-cpp-python, in a worker process.
 
-All model work runs on one dedicated worker thread, so inference never blocks the event
-loop and the (not thread-safe) llama.cpp context is only ever touched from one thread.
-Requests queue for that thread in arrival order; tokens travel back to the event loop
-one by one through ``call_soon_threadsafe``.
+The model runs in its own process (`alice.llm.providers._llamacpp_worker`), so inference
+never blocks the server's event loop, a crash in native code cannot take the server
+down, and a hung or runaway generation can be stopped: `restart` (the killswitch) kills
+the worker and starts a fresh one, failing the requests it held with
+`ModelUnavailableError` so the router can fall back or retry.
 
-The generation loop is Alice's own, on top of ``Llama.generate`` (which keeps
-llama.cpp's prompt-prefix reuse): it counts tokens exactly, stops between two tokens
-when the client has gone away, and holds back text that may be the start of a stop
-sequence.
+Tokens travel back over a pipe; a reader thread hands each message to the event loop of
+the request it belongs to. The worker runs one generation at a time, in arrival order,
+and stops a generation at the next token when its request goes away.
 
 Prompt format: the model's own chat template when its GGUF carries one, otherwise the
 few-shot dialogue of `alice.llm.prompt` for base models (the bundled Gemma 3 270M is
-one).
+one). See ``docs/decisions/0001-own-generation-loop.md`` and
+``docs/decisions/0005-embedded-model-in-a-worker-process.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import logging
+import concurrent.futures
+import contextlib
+import itertools
+import multiprocessing
 import os
-import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
 from filelock import FileLock
 
-from alice.errors import (
-    ConfigurationError,
-    InvalidRequestError,
-    ModelError,
-    ModelUnavailableError,
-)
-from alice.llm.prompt import FewShotPrompt
-from alice.llm.provider import ComponentHealth
-from alice.llm.stops import StopScanner
-from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
+from alice.errors import ConfigurationError, InvalidRequestError, ModelError, ModelUnavailableError
+from alice.health import ComponentHealth
+from alice.llm.providers._llamacpp_worker import WorkerConfig, run_worker
+from alice.llm.types import Chunk, CompletionRequest, FinishReason, Usage
 
 __all__ = ["BUNDLED_MODEL_FILE", "LlamaCppConfig", "LlamaCppProvider", "ensure_bundled_model"]
 
 log = structlog.get_logger("alice.llm")
 
 BUNDLED_MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
-_LOADING_RETRY_AFTER_S = 5
+_RETRY_AFTER_S = 5
+_READY_TIMEOUT_S = 300.0
+_SHUTDOWN_GRACE_S = 3.0
 
 PromptFormat = Literal["auto", "few-shot", "chat-template"]
+_State = Literal["stopped", "loading", "ready", "restarting", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +64,22 @@ class LlamaCppConfig:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_batch: int = 512
+    #: A request arriving while the worker (re)starts waits this long for it.
+    wait_ready_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.n_ctx < 256:
             raise ValueError("n_ctx must be at least 256")
+
+    def worker_config(self) -> WorkerConfig:
+        """What the worker process needs."""
+        return WorkerConfig(
+            model_path=str(self.model_path),
+            prompt_format=self.prompt_format,
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            n_batch=self.n_batch,
+        )
 
 
 def ensure_bundled_model(path: Path) -> Path:
@@ -92,44 +103,119 @@ def ensure_bundled_model(path: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """Renders a dialogue into prompt text plus the stop sequences that end a turn.
-
-    ``special``: whether control tokens in the text are parsed as such. A chat template
-    writes them itself; the few-shot format has none, so a user typing one gets text.
-    """
-
-    name: Literal["few-shot", "chat-template"]
-    render: Callable[[Sequence[ChatMessage]], str]
-    stop: tuple[str, ...]
-    special: bool
+class _WorkerDied(Exception):
+    """The worker process ended while requests were waiting on it."""
 
 
 @dataclass(slots=True)
 class _Job:
-    prompt_tokens: list[int]
-    request: CompletionRequest
-    stop: tuple[str, ...]
-    cancelled: threading.Event
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[tuple[Any, ...]]
 
 
-_Emit = Callable[[Chunk | BaseException], None]
+class _WorkerProcess:
+    """One worker process and the pipe to it."""
+
+    def __init__(self, config: WorkerConfig, *, on_exit: Callable[[_WorkerProcess], None]) -> None:
+        self._on_exit = on_exit
+        # Set before a deliberate kill, so the exit callback does not treat it as a crash.
+        self.discarded = False
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(
+            target=run_worker, args=(child, config), name="alice-llm-worker", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.ready: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._reader = threading.Thread(target=self._read, name="alice-llm-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id."""
+        return self.process.pid
+
+    def _read(self) -> None:
+        conn: Connection = self._conn
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "ready":
+                self.ready.set_result(message[1])
+            elif kind == "load-failed":
+                self.ready.set_exception(ConfigurationError(f"cannot load the model: {message[1]}"))
+            else:
+                with self._lock:
+                    job = self._jobs.get(message[1])
+                if job is not None:
+                    job.loop.call_soon_threadsafe(job.queue.put_nowait, message)
+        if not self.ready.done():
+            self.ready.set_exception(ConfigurationError("the model worker exited while loading"))
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+        for job in jobs:
+            job.loop.call_soon_threadsafe(job.queue.put_nowait, ("died",))
+        self._on_exit(self)
+
+    def submit(
+        self, messages: list[tuple[str, str]], params: dict[str, Any]
+    ) -> tuple[str, asyncio.Queue[tuple[Any, ...]]]:
+        job_id = str(next(self._ids))
+        queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        with self._lock:
+            self._jobs[job_id] = _Job(asyncio.get_running_loop(), queue)
+            try:
+                self._conn.send(("generate", job_id, messages, params))
+            except (OSError, ValueError) as exc:
+                del self._jobs[job_id]
+                raise _WorkerDied from exc
+        return job_id, queue
+
+    def release(self, job_id: str, *, cancel: bool) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+            if cancel:
+                # A worker that is gone has nothing left to cancel.
+                with contextlib.suppress(OSError, ValueError):
+                    self._conn.send(("cancel", job_id))
+
+    def kill(self) -> None:
+        self.discarded = True
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self._conn.close()
+        self._reader.join(timeout=5)
+
+    def shutdown(self) -> None:
+        self.discarded = True
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._conn.send(("shutdown",))
+        self.process.join(timeout=_SHUTDOWN_GRACE_S)
+        self.kill()
 
 
 class LlamaCppProvider:
-    """The embedded llama.cpp model."""
+    """The embedded llama.cpp model, served by a worker process it can restart."""
 
     name = "llamacpp"
 
     def __init__(self, config: LlamaCppConfig) -> None:
         self._config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alice-llm")
-        self._llm: Any = None
-        self._template: _Template | None = None
-        self._state: Literal["stopped", "loading", "ready", "failed"] = "stopped"
+        self._worker: _WorkerProcess | None = None
+        self._state: _State = "stopped"
         self._failure = ""
-        self._start_lock = asyncio.Lock()
+        self._prompt_format: str | None = None
+        self._lifecycle = threading.Lock()
+        self._ready = threading.Event()
+        self.restarts = 0
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -139,259 +225,195 @@ class LlamaCppProvider:
     @property
     def prompt_format(self) -> str | None:
         """``chat-template`` or ``few-shot`` once loaded, else None."""
-        return None if self._template is None else self._template.name
+        return self._prompt_format
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the current worker, if one runs."""
+        return self._worker.pid if self._worker is not None else None
 
     async def start(self) -> None:
-        """Load the model on the worker thread (assembling the bundled GGUF if needed).
+        """Start the worker and wait until the model is loaded (assembling it if needed).
 
         Raises:
             ConfigurationError: the model file or prompt format cannot work.
         """
-        async with self._start_lock:
+        if self._state == "ready":
+            return
+        await asyncio.to_thread(self._start_blocking)
+
+    def _start_blocking(self) -> None:
+        with self._lifecycle:
             if self._state == "ready":
                 return
-            self._state = "loading"
-            loop = asyncio.get_running_loop()
+            if self._state != "restarting":
+                self._state = "loading"
             started = time.perf_counter()
+            path = self._config.model_path
             try:
-                await loop.run_in_executor(self._executor, self._load)
+                if self._config.bundled:
+                    ensure_bundled_model(path)
+                elif not path.is_file():
+                    raise ConfigurationError(f"invalid setting ALICE_MODEL_PATH: no file at {path}")
+                worker = _WorkerProcess(self._config.worker_config(), on_exit=self._on_exit)
+                try:
+                    info = worker.ready.result(timeout=_READY_TIMEOUT_S)
+                except BaseException:
+                    worker.kill()
+                    raise
             except ConfigurationError as exc:
                 self._state, self._failure = "failed", str(exc)
                 raise
             except Exception as exc:
                 self._state, self._failure = "failed", f"{type(exc).__name__}: {exc}"
                 raise ConfigurationError(f"cannot load the model: {self._failure}") from exc
+            self._worker = worker
+            self._prompt_format = str(info["prompt_format"])
             self._state = "ready"
-            log.info(
-                "model.loaded",
-                model=self._config.model_name,
-                path=str(self._config.model_path),
-                prompt_format=self.prompt_format,
-                load_ms=round((time.perf_counter() - started) * 1000),
-            )
+            self._ready.set()
+        log.info(
+            "model.loaded",
+            model=self._config.model_name,
+            path=str(path),
+            prompt_format=self._prompt_format,
+            worker_pid=worker.pid,
+            load_ms=round((time.perf_counter() - started) * 1000),
+        )
 
-    def _load(self) -> None:
-        # Imported here, on the worker thread: loading the native library takes a while.
-        from llama_cpp import Llama
+    def _on_exit(self, worker: _WorkerProcess) -> None:
+        """Called on the reader thread when a worker's pipe closes."""
+        if worker.discarded:
+            return
+        with self._lifecycle:
+            if worker is not self._worker or self._state != "ready":
+                return  # a deliberate kill or shutdown
+            self._worker = None
+            self._state = "restarting"
+            self._ready.clear()
+        log.error("model.worker_died", exitcode=worker.process.exitcode, pid=worker.pid)
+        threading.Thread(target=self._respawn, name="alice-llm-respawn", daemon=True).start()
 
-        _route_native_logs()
-        path = self._config.model_path
-        if self._config.bundled:
-            ensure_bundled_model(path)
-        elif not path.is_file():
-            raise ConfigurationError(f"invalid setting ALICE_MODEL_PATH: no file at {path}")
-        kwargs: dict[str, Any] = {
-            "model_path": str(path),
-            "n_ctx": self._config.n_ctx,
-            "n_batch": self._config.n_batch,
-            "verbose": False,
-        }
-        if self._config.n_threads is not None:
-            kwargs["n_threads"] = self._config.n_threads
-        llm = Llama(**kwargs)
-        self._template = self._choose_template(llm)
-        self._llm = llm
+    def _respawn(self) -> None:
+        try:
+            self._start_blocking()
+        except ConfigurationError as exc:
+            log.error("model.respawn_failed", reason=str(exc))
+        else:
+            self.restarts += 1
 
-    def _choose_template(self, llm: Any) -> _Template:
-        chat_template = llm.metadata.get("tokenizer.chat_template")
-        wanted = self._config.prompt_format
-        if wanted == "chat-template" and not chat_template:
-            raise ConfigurationError(
-                "invalid setting ALICE_PROMPT_FORMAT='chat-template': the model has no chat "
-                "template; use auto or few-shot"
-            )
-        if chat_template and wanted != "few-shot":
-            return _chat_template(llm, chat_template)
-        few_shot = FewShotPrompt()
-        return _Template("few-shot", few_shot.render, few_shot.stop, special=False)
+    async def restart(self, *, reason: str) -> float:
+        """Killswitch: kill the worker (failing what it held) and start a fresh one.
+
+        Returns:
+            Seconds until the new worker was ready.
+        """
+        started = time.perf_counter()
+        log.warning("model.killswitch", model=self._config.model_name, reason=reason)
+        await asyncio.to_thread(self._kill_blocking)
+        await self.start()
+        self.restarts += 1
+        return time.perf_counter() - started
+
+    def _kill_blocking(self) -> None:
+        with self._lifecycle:
+            worker, self._worker = self._worker, None
+            self._state = "restarting"
+            self._ready.clear()
+        if worker is not None:
+            worker.kill()
 
     async def aclose(self) -> None:
-        """Free the model and stop the worker thread."""
-        loop = asyncio.get_running_loop()
-        if self._llm is not None:
-            await loop.run_in_executor(self._executor, self._unload)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._state = "stopped"
+        """Stop the worker process."""
+        await asyncio.to_thread(self._close_blocking)
 
-    def _unload(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            llm.close()
+    def _close_blocking(self) -> None:
+        with self._lifecycle:
+            worker, self._worker = self._worker, None
+            self._state = "stopped"
+            self._ready.clear()
+        if worker is not None:
+            worker.shutdown()
 
     async def health(self) -> ComponentHealth:
-        """Healthy once the model is loaded."""
-        if self._state == "ready":
+        """Healthy while a loaded worker is alive."""
+        worker = self._worker
+        if self._state == "ready" and worker is not None and worker.process.is_alive():
             return ComponentHealth("healthy", f"{self._config.model_name} loaded")
         if self._state == "failed":
             return ComponentHealth("unhealthy", f"model failed to load: {self._failure}")
+        if self._state == "ready":
+            return ComponentHealth("unhealthy", "model worker exited")
         return ComponentHealth("unhealthy", f"model {self._state}")
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
-        """Generate on the worker thread; see `alice.llm.provider.Provider.stream`."""
-        if self._state != "ready" or self._template is None:
-            raise ModelUnavailableError(
-                "The model is still loading." if self._state == "loading" else None,
-                retry_after=_LOADING_RETRY_AFTER_S,
-            )
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
+        """Generate in the worker; see `alice.llm.provider.Provider.stream`.
 
-        def emit(item: Chunk | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        job = _Job([], request, self._template.stop + request.stop, threading.Event())
-        future = loop.run_in_executor(self._executor, self._run, job, emit)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
+        A worker that dies before this request's first piece of text (a crash, the
+        killswitch) is waited for and the request resubmitted once; after text went out,
+        the death ends the stream with `ModelUnavailableError`.
+        """
+        params = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop": list(request.stop),
+            "seed": request.seed,
+        }
+        messages: list[tuple[str, str]] = [(m.role, m.content) for m in request.messages]
+        for attempt in range(2):
+            if self._state in ("loading", "restarting") or (self._state == "ready" and attempt > 0):
+                # A worker on its way up is worth a short wait; failing over would answer
+                # with a worse model (or offline) for the second a restart takes.
+                await asyncio.to_thread(self._ready.wait, self._config.wait_ready_s)
+            worker = self._worker
+            if self._state != "ready" or worker is None:
+                raise ModelUnavailableError(
+                    "The model is loading." if self._state in ("loading", "restarting") else None,
+                    retry_after=_RETRY_AFTER_S,
+                )
+            sent = False
+            async for item in self._run(worker, messages, params):
+                if item is None:  # the worker died
+                    if sent or attempt == 1:
+                        raise ModelUnavailableError(
+                            "The model was restarted mid-answer.", retry_after=_RETRY_AFTER_S
+                        )
+                    break
+                sent = sent or bool(item.text)
                 yield item
                 if item.finish_reason is not None:
-                    break
-            await future
-        finally:
-            # Client gone or consumer stopped early: end the generation at the next token
-            # (or drop the job if it has not started yet).
-            job.cancelled.set()
-            future.cancel()
+                    return
 
-    # --- worker thread ----------------------------------------------------------------
-    def _prompt_tokens(self, request: CompletionRequest) -> list[int]:
-        """Tokenize the dialogue, dropping the oldest turns until it fits the context."""
-        assert self._template is not None  # noqa: S101 - checked by stream()
-        llm = self._llm
-        budget = self._config.n_ctx - min(request.max_tokens, self._config.n_ctx // 2)
-        system = [m for m in request.messages if m.role == "system"]
-        dialogue = [m for m in request.messages if m.role != "system"]
-        while True:
-            text = self._template.render([*system, *dialogue])
-            tokens: list[int] = llm.tokenize(
-                text.encode("utf-8"), add_bos=True, special=self._template.special
-            )
-            if len(tokens) > 1 and tokens[0] == tokens[1] == llm.token_bos():
-                tokens = tokens[1:]  # the chat template wrote its own BOS
-            if len(tokens) <= budget:
-                return tokens
-            if len(dialogue) <= 1:
-                raise InvalidRequestError(
-                    f"The message needs {len(tokens)} tokens; the model's context holds "
-                    f"{budget} besides the answer.",
-                    field="text",
-                )
-            dialogue = dialogue[1:]
-
-    def _run(self, job: _Job, emit: _Emit) -> None:
-        if job.cancelled.is_set():
-            return
+    async def _run(
+        self, worker: _WorkerProcess, messages: list[tuple[str, str]], params: dict[str, Any]
+    ) -> AsyncIterator[Chunk | None]:
+        """One job on one worker; yields None (and ends) if the worker dies."""
         try:
-            job.prompt_tokens = self._prompt_tokens(job.request)
-            finish, completion_tokens = self._generate(job, emit)
-        except (InvalidRequestError, ModelError) as exc:
-            emit(exc)
+            job_id, queue = worker.submit(messages, params)
+        except _WorkerDied:
+            yield None
             return
-        except Exception as exc:  # llama.cpp failures (decode errors, OOM)
-            log.error("model.failed", error_class=type(exc).__name__, exc_info=exc)
-            emit(ModelError(f"The embedded model failed: {type(exc).__name__}."))
-            return
-        emit(
-            Chunk(
-                finish_reason=finish,
-                usage=Usage(len(job.prompt_tokens), completion_tokens),
-            )
-        )
-
-    def _generate(self, job: _Job, emit: _Emit) -> tuple[FinishReason, int]:
-        import llama_cpp
-
-        llm = self._llm
-        request = job.request
-        max_tokens = min(request.max_tokens, self._config.n_ctx - len(job.prompt_tokens))
-        llm.set_seed(request.seed if request.seed is not None else random.getrandbits(31))
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        scanner = StopScanner(job.stop)
-        vocab = llm._model.vocab  # llama-cpp-python exposes no public handle
-        started = False
-        count = 0
-        finish: FinishReason = "length"
-        for token in llm.generate(
-            job.prompt_tokens,
-            temp=request.temperature,
-            top_p=request.top_p,
-            top_k=40,
-            min_p=0.05,
-            repeat_penalty=1.0,
-            reset=True,
-        ):
-            if job.cancelled.is_set():
-                return "cancelled", count
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
-                break
-            count += 1
-            text = scanner.feed(decoder.decode(llm.detokenize([token])))
-            if not started:
-                # The few-shot label ends with ':'; the model's first token carries the
-                # space after it.
-                text = text.lstrip()
-                started = bool(text)
-            if text:
-                emit(Chunk(text=text))
-            if scanner.stopped:
-                finish = "stop"
-                break
-            if count >= max_tokens:
-                break
-        tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
-        if not started:
-            tail = tail.lstrip()
-        if tail:
-            emit(Chunk(text=tail))
-        return finish, count
-
-
-_native_logger = logging.getLogger("alice.llm.llamacpp.native")
-_native_callback: Any = None
-
-
-def _route_native_logs() -> None:
-    """Send llama.cpp's C-level log lines to Python logging at debug level.
-
-    llama-cpp-python prints some of them straight to stderr even with verbose=False,
-    which breaks NDJSON logs and the CLI's output.
-    """
-    global _native_callback  # ctypes needs the callback kept alive
-    if _native_callback is not None:
-        return
-    import ctypes
-
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-    def callback(_level: int, text: bytes, _user_data: Any) -> None:
-        if _native_logger.isEnabledFor(logging.DEBUG):
-            _native_logger.debug(text.decode("utf-8", "replace").rstrip())
-
-    _native_callback = callback
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-
-
-def _chat_template(llm: Any, template: str) -> _Template:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    def token_text(token_id: int) -> str:
-        return str(llm.detokenize([token_id], special=True).decode("utf-8", "replace"))
-
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=token_text(llm.token_eos()),
-        bos_token=token_text(llm.token_bos()),
-    )
-
-    def render(messages: Sequence[ChatMessage]) -> str:
-        # llama-cpp-python types messages as a TypedDict union mypy cannot pick from.
-        dialogue: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
-        result = formatter(messages=dialogue)
-        return str(result.prompt)
-
-    return _Template("chat-template", render, (), special=True)
+        finished = False
+        try:
+            while True:
+                message = await queue.get()
+                kind = message[0]
+                if kind == "chunk":
+                    yield Chunk(text=message[2])
+                elif kind == "done":
+                    finished = True
+                    finish: FinishReason = message[2]
+                    yield Chunk(finish_reason=finish, usage=Usage(message[3], message[4]))
+                    return
+                elif kind == "failed":
+                    finished = True
+                    if message[2] == "invalid-request":
+                        raise InvalidRequestError(message[3], field="text")
+                    raise ModelError(f"The embedded model failed: {message[3]}.")
+                else:  # "died": killed by the killswitch, or crashed
+                    finished = True
+                    yield None
+                    return
+        finally:
+            # Client gone or consumer stopped early: stop the generation at the next token.
+            worker.release(job_id, cancel=not finished)

@@ -85,6 +85,7 @@ class OpenAIProvider(HttpProvider):
         finish: FinishReason | None = None
         usage: Usage | None = None
         pieces = 0
+        done = False
         async with open_stream(
             self._http(), "POST", "/chat/completions", to_payload(request)
         ) as response:
@@ -93,7 +94,10 @@ class OpenAIProvider(HttpProvider):
                     continue  # blank separators, comments (": ping"), event names
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    break
+                    # Keep reading to the end of the body: a response left unread closes
+                    # the connection instead of returning it to the pool.
+                    done = True
+                    continue
                 try:
                     event = orjson.loads(data)
                 except orjson.JSONDecodeError as exc:
@@ -104,9 +108,10 @@ class OpenAIProvider(HttpProvider):
                 if text:
                     pieces += 1
                     yield Chunk(text=text)
-            else:
-                if finish is None:
-                    raise UpstreamError("The model server ended the stream before finishing.")
+        if not done and finish is None:
+            raise UpstreamError(
+                "The model server ended the stream before finishing.", transient=True
+            )
         # Servers that ignore stream_options send no usage; one streamed piece is one
         # token on every server we know, so the count is a fair fallback.
         yield Chunk(

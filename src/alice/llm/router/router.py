@@ -163,11 +163,18 @@ class ModelRouter:
         )
 
     async def health(self) -> ComponentHealth:
-        """Healthy when the primary chain's first backend is; degraded when only others are."""
-        states = {
-            backend_id: await backend.provider.health()
-            for backend_id, backend in self.backends.items()
-        }
+        """Healthy when the primary chain's first backend is up; degraded when only others are.
+
+        A backend is up when its own health check passes *and* its breaker is not open:
+        a server that answers health checks but fails every chat is down.
+        """
+        now = self._clock()
+        states: dict[str, ComponentHealth] = {}
+        for backend_id, backend in self.backends.items():
+            health = await backend.provider.health()
+            if health.state != "unhealthy" and backend.breaker.state(now) == "open":
+                health = ComponentHealth("unhealthy", f"marked down: {backend.breaker.last_reason}")
+            states[backend_id] = health
         first = self.tiers["primary"][0].backend
         if states[first].state == "healthy":
             return ComponentHealth("healthy", f"{first}: {states[first].detail}")
@@ -276,7 +283,7 @@ class ModelRouter:
                     break
         if self._last_resort is not None:
             log.warning(
-                "route.offline", tier=tier, last_error=last_error.code if last_error else None
+                "route.offline", tier=tier, error_class=last_error.code if last_error else None
             )
             async for chunk in self._last_resort.stream(request):
                 yield chunk

@@ -136,7 +136,7 @@ async def test_a_stall_after_the_first_token_ends_the_stream_with_an_error(proxy
     router = await _router({"remote": _remote(proxy, "stall-after-2")}, ["remote"])
     received: list[str] = []
     with pytest.raises(ModelTimeoutError):
-        async for chunk in router.stream(_question()):
+        async for chunk in router.stream(_question("What is the capital of Germany?")):
             received.append(chunk.text)
     await _close_remote(router)
     assert len([t for t in received if t]) == 2
@@ -146,7 +146,7 @@ async def test_a_stall_after_the_first_token_ends_the_stream_with_an_error(proxy
 async def test_a_cut_after_the_first_token_is_an_error_not_a_retry(proxy: str) -> None:
     router = await _router({"remote": _remote(proxy, "cut-after-1")}, ["remote"])
     with pytest.raises(UpstreamError):
-        await _answer(router)
+        await _answer(router, _question("What is the capital of Germany?"))
     await _close_remote(router)
     assert _calls(proxy, "cut-after-1") == 1
 
@@ -167,6 +167,7 @@ async def test_when_every_backend_is_down_the_offline_answer_speaks_the_users_la
         offline=True,
         first_token_timeout_s=0.3,
         backoff=Backoff(retries=0),
+        breaker=BreakerConfig(min_requests=1, cooldown_s=60),
     )
     text, final = await _answer(router, _question(question))
     health = await router.health()
