@@ -6,10 +6,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx
+
 from bench.machine import REPO_ROOT
 from bench.processes import HOST, ManagedProcess, base_env
 
-__all__ = ["alice_executable", "alice_process", "env_pairs"]
+__all__ = ["READY_PATH", "alice_executable", "alice_process", "env_pairs", "model_healthy"]
+
+READY_PATH = "/ready"
 
 
 def alice_executable() -> Path:
@@ -31,6 +35,20 @@ def env_pairs(assignments: tuple[str, ...]) -> dict[str, str]:
             raise ValueError(f"expected ALICE_NAME=value, got {assignment!r}")
         pairs[name] = value
     return pairs
+
+
+def model_healthy(response: httpx.Response) -> bool:
+    """Whether Alice's ``/ready`` answer says its primary model is loaded and serving.
+
+    ``/ready`` answers 200 as soon as Alice can serve at all, also while the embedded
+    model still loads (``degraded``: offline answers only); a benchmark must wait for
+    ``healthy``, or it would time the fallback.
+    """
+    try:
+        state = response.json()["components"]["model"]["state"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return bool(state == "healthy")
 
 
 def alice_process(

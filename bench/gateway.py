@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.alice_server import alice_process, env_pairs
+from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
 from bench.litellm_proxy import litellm_available, litellm_process, litellm_version
 from bench.loadgen import BatchResult, ChatLoad, make_client, run_in_loop
 from bench.machine import REPO_ROOT
@@ -45,6 +45,14 @@ TARGETS = {
     "alice_added_p99_ms": 10.0,
     "alice_over_litellm_rps": 2.0,
 }
+# Alice's model router admits 3 concurrent calls per backend and queues 16 more by default
+# (ALICE_BACKEND_CONCURRENCY / ALICE_BACKEND_QUEUE); at concurrency 16 that sheds load with
+# 429s. The benchmark measures the gateway's overhead, not its admission limits, so it
+# raises them; ``--alice-env`` overrides these.
+ALICE_DEFAULT_ENV: tuple[str, ...] = (
+    "ALICE_BACKEND_CONCURRENCY=64",
+    "ALICE_BACKEND_QUEUE=256",
+)
 
 
 @dataclass(frozen=True)
@@ -314,6 +322,7 @@ def run_gateway(params: GatewayParams, log: Any = print) -> dict[str, Any]:
         )
     elif not params.with_litellm:
         notes.append("LiteLLM target skipped: --no-litellm.")
+    alice_settings = {**env_pairs(ALICE_DEFAULT_ENV), **env_pairs(params.alice_env)}
     master_key = "sk-bench-" + secrets.token_hex(16)
     auth = {"authorization": f"Bearer {master_key}"}
     with tempfile.TemporaryDirectory(prefix="alice-bench-gateway-") as tmp, ExitStack() as stack:
@@ -351,11 +360,13 @@ def run_gateway(params: GatewayParams, log: Any = print) -> dict[str, Any]:
                 "ALICE_PROVIDER": "openai",
                 "ALICE_MODEL": params.model,
                 "ALICE_OPENAI_BASE_URL": api_base,
-                **env_pairs(params.alice_env),
+                **alice_settings,
             },
         )
         stack.enter_context(alice)
-        ready_s = alice.wait_ready(loopback_url(alice_port) + "/ready", timeout_s=120)
+        ready_s = alice.wait_ready(
+            loopback_url(alice_port) + READY_PATH, timeout_s=120, accept=model_healthy
+        )
         log(f"alice ready in {ready_s:.1f} s")
         targets.append(Target("alice", loopback_url(alice_port), (alice, upstream)))
 
@@ -396,6 +407,7 @@ def run_gateway(params: GatewayParams, log: Any = print) -> dict[str, Any]:
         scenarios = run_in_loop(measure)
     parameters = asdict(params)
     parameters["targets"] = [t.name for t in targets]
+    parameters["alice_settings"] = alice_settings
     parameters["request_body_stream"] = params.body(stream=True)
     parameters["load_generator"] = (
         "one asyncio process (uvloop), one httpx.AsyncClient per target with its pool "

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -149,8 +149,15 @@ class ManagedProcess:
         except OSError:
             return ""
 
-    def wait_ready(self, url: str, *, timeout_s: float, interval_s: float = 0.1) -> float:
-        """Poll ``url`` until it answers 200; return the seconds that took.
+    def wait_ready(
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        interval_s: float = 0.1,
+        accept: Callable[[httpx.Response], bool] | None = None,
+    ) -> float:
+        """Poll ``url`` until it answers 200 (and ``accept`` passes); return the seconds.
 
         Raises:
             ServerFailedError: the process exited or ``timeout_s`` passed.
@@ -164,7 +171,8 @@ class ManagedProcess:
                         f"{self.name} exited before it was ready; log:\n{self.log_tail()}"
                     )
                 try:
-                    if client.get(url).status_code == 200:
+                    response = client.get(url)
+                    if response.status_code == 200 and (accept is None or accept(response)):
                         return time.monotonic() - started
                 except httpx.HTTPError:
                     pass

@@ -73,6 +73,17 @@ def _header(result: dict[str, Any], path: Path) -> str:
     )
 
 
+def _alice_settings(parameters: dict[str, Any]) -> str:
+    """The extra ``ALICE_*`` settings the Alice server ran with, as a sentence (or "")."""
+    settings = parameters.get("alice_settings")
+    if settings is None:
+        settings = dict(a.partition("=")[::2] for a in parameters.get("alice_env") or ())
+    if not settings:
+        return ""
+    listed = ", ".join(f"`{k}={v}`" for k, v in settings.items())
+    return f"Alice ran with these extra settings: {listed}."
+
+
 def _spread(check: dict[str, Any]) -> str:
     if "ci95" in check:
         low, high = check["ci95"]
@@ -164,7 +175,8 @@ def _ttft_section(path: Path, result: dict[str, Any]) -> str:
             f"llama.cpp threads {p['llama_n_threads']} (llama-cpp-python's default, both). "
             f"{p['rounds']} rounds x {len(p['questions'])} questions after "
             f"{p['warmup_rounds']} uncounted warm-up round(s); within a round each question "
-            f"goes to both targets back to back, the order alternating, never concurrently.",
+            f"goes to both targets back to back, the order alternating, never concurrently. "
+            f"{_alice_settings(p)}".rstrip(),
             "TTFT in ms (Alice: request sent → first `delta` event at the client; direct: "
             "call → first chunk with text):",
             _table(["target", "n", "p50", "p95", "p99", "mean"], ttft_rows),
@@ -205,6 +217,13 @@ _SCENARIO_NAMES = {
     "stream-c16": "streamed, concurrency 16",
     "whole-c16": "whole (non-streamed), concurrency 16",
 }
+
+
+_ADMISSION_NOTE = (
+    " (Alice's router defaults, 3 concurrent calls per backend and a queue of 16, would "
+    "answer part of the concurrency-16 load with 429; the benchmark raises them so that it "
+    "measures the gateway, not its admission limits.)"
+)
 
 
 def _gateway_section(path: Path, result: dict[str, Any]) -> str:
@@ -266,7 +285,9 @@ def _gateway_section(path: Path, result: dict[str, Any]) -> str:
             f"upstream. Per scenario: an uncounted warm-up batch per target "
             f"({p['warmup_c1']} requests at c=1, {p['warmup_c16']} at c=16), then "
             f"{p['rounds']} rounds of {p['requests_c1']} (c=1) / {p['requests_c16']} (c=16) "
-            f"requests per target, the target order rotating each round. {notes}",
+            f"requests per target, the target order rotating each round. "
+            f"{_alice_settings(p)}{_ADMISSION_NOTE if 'alice_settings' in p else ''} "
+            f"{notes}".rstrip(),
             "TTFT = streamed: request sent → first chunk with content; whole: the complete "
             "response. Times in ms. Server CPU is per request, from /proc (the gateway and "
             "the upstream it calls); client CPU is the load generator's.",

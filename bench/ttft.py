@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.alice_server import alice_process, env_pairs
+from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
 from bench.processes import free_port, loopback_url
 from bench.stats import bootstrap_difference, summarize
 
@@ -383,7 +383,9 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
             },
         )
         with server:
-            ready_s = server.wait_ready(loopback_url(port) + "/ready", timeout_s=600)
+            ready_s = server.wait_ready(
+                loopback_url(port) + READY_PATH, timeout_s=600, accept=model_healthy
+            )
             log(f"alice ready in {ready_s:.1f} s (model assembled and loaded)")
             model_path = data_dir / "models" / BUNDLED_MODEL_FILE
             direct = DirectModel(model_path, system_prompt, params)
