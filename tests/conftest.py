@@ -69,7 +69,13 @@ def make_settings(tmp_path: Path, model_file: Path) -> SettingsFactory:
     """Settings for one test: its own data folder, no .env file, the shared model file."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "data", "model_path": model_file}
+        # No machine sampling unless a test is about it: the Guardian would (rightly)
+        # brown out when the test machine is busy, and change what a test observes.
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "model_path": model_file,
+            "guardian_enabled": False,
+        }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

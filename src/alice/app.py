@@ -14,14 +14,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import redis.asyncio
 import structlog
 from fastapi import FastAPI
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from alice import __version__
-from alice.api import BodyLimitMiddleware, install_error_handlers
+from alice.api import BodyLimitMiddleware, GuardianHeaderMiddleware, install_error_handlers
 from alice.api.routes import chat, conversations, health, openai
+from alice.api.routes import guardian as guardian_routes
+from alice.cache import MemoryCache, RedisCache, ResponseCache
 from alice.chat import ChatConfig, ChatService
 from alice.errors import ConfigurationError
+from alice.guardian import GuardianPolicy, Mode, Sampler
+from alice.guardian.runtime import Guardian, ModeEffects
 from alice.llm import Provider
 from alice.llm.backends import build_router
 from alice.llm.router.router import ModelRouter
@@ -29,7 +36,7 @@ from alice.settings import Settings
 from alice.store.database import Database, DatabaseConfig
 from alice.store.migrate import migrate
 
-__all__ = ["chat_config", "create_app", "database_config"]
+__all__ = ["build_cache", "build_guardian", "chat_config", "create_app", "database_config"]
 
 log = structlog.get_logger("alice.app")
 
@@ -54,6 +61,55 @@ def chat_config(settings: Settings) -> ChatConfig:
         default_temperature=settings.default_temperature,
         history_messages=settings.history_messages,
         max_message_chars=settings.max_message_chars,
+        shed_retry_after_s=settings.shed_retry_after_s,
+    )
+
+
+def build_guardian(settings: Settings, router: ModelRouter) -> Guardian:
+    """The Guardian: policy from the thresholds, effects of each mode, the sampler."""
+    effects: dict[Mode, ModeEffects] = {
+        "ok": ModeEffects(tier="primary"),
+        "brownout": ModeEffects(
+            tier="small",
+            max_tokens_cap=settings.brownout_max_tokens,
+            history_cap=settings.brownout_history_messages,
+        ),
+        "emergency": ModeEffects(
+            tier="small",
+            max_tokens_cap=settings.emergency_max_tokens,
+            history_cap=settings.emergency_history_messages,
+            shed_background=True,
+        ),
+    }
+    sampler = Sampler(data_dir=settings.resolved_data_dir) if settings.guardian_enabled else None
+    return Guardian(
+        policy=GuardianPolicy(settings.guardian),
+        sampler=sampler,
+        router=router,
+        effects=effects,
+        interval_s=settings.guardian_interval_s,
+        log_file=settings.log_file,
+    )
+
+
+def build_cache(settings: Settings) -> ResponseCache | None:
+    """The response cache ``ALICE_CACHE`` names."""
+    if settings.cache == "off":
+        return None
+    if settings.cache == "memory":
+        return MemoryCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
+    client = redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        # One quick retry: a cache must never hold a chat request up for seconds.
+        retry=Retry(NoBackoff(), 1),
+    )
+    return RedisCache(
+        client,
+        prefix=settings.redis_prefix,
+        max_entries=settings.cache_max_entries,
+        ttl_s=settings.cache_ttl_s,
     )
 
 
@@ -81,13 +137,22 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     owns_backends = provider is None
     router = build_router(settings, provider=provider)
     database = Database(database_config(settings))
-    service = ChatService(router=router, sessions=database.sessions, config=chat_config(settings))
+    guardian = build_guardian(settings, router)
+    cache = build_cache(settings)
+    service = ChatService(
+        router=router,
+        sessions=database.sessions,
+        config=chat_config(settings),
+        guardian=guardian,
+        cache=cache,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await migrate(database)
         loading = asyncio.create_task(_start_router(router) if owns_backends else _noop())
+        await guardian.start()
         log.info(
             "alice.started",
             version=__version__,
@@ -98,6 +163,9 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         try:
             yield
         finally:
+            await guardian.stop()
+            if isinstance(cache, RedisCache):
+                await cache.aclose()
             loading.cancel()
             with suppress(asyncio.CancelledError):
                 await loading
@@ -115,8 +183,10 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app.state.settings = settings
     app.state.database = database
     app.state.chat = service
+    app.state.guardian = guardian
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (health, chat, conversations, openai):
+    app.add_middleware(GuardianHeaderMiddleware, mode=lambda: guardian.mode)
+    for module in (health, chat, conversations, openai, guardian_routes):
         app.include_router(module.router)
     return app

@@ -65,7 +65,13 @@ def serve(
     from alice.observability import configure_logging
 
     settings = _settings(host=host, port=port)
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        log_file=settings.log_file,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
     err.print(f"Alice on http://{settings.host}:{settings.port}  (Ctrl+C stops)", highlight=False)
     uvicorn.run(
         create_app(settings),

@@ -25,9 +25,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from alice.errors import ConfigurationError
+from alice.guardian.policy import Thresholds
 
 __all__ = ["BackendSpec", "ProviderName", "Settings", "load_settings"]
 
@@ -40,6 +41,7 @@ SqliteSynchronous = Literal["full", "normal"]
 _ENV_PREFIX = "ALICE_"
 DEFAULT_LLAMACPP_MODEL = "gemma-3-270m"
 _BACKEND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_SETTINGS_FIELD = re.compile(r'field "([a-z_]+)"')
 
 
 class BackendSpec(BaseModel):
@@ -78,6 +80,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
+        env_nested_delimiter="__",
+        # "ALICE_X=" (as in .env.example) means "use the default", not an empty value.
+        env_ignore_empty=True,
     )
 
     # --- server -----------------------------------------------------------------------
@@ -88,6 +93,11 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "info"
     log_format: LogFormat = Field("json", description="json (NDJSON lines) or console.")
+    log_file: Path | None = Field(
+        None, description="Also write logs here, rotated by size (stderr always gets them)."
+    )
+    log_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    log_backups: int = Field(5, ge=0, le=1000)
 
     # --- database ---------------------------------------------------------------------
     database_url: str | None = Field(
@@ -154,6 +164,28 @@ class Settings(BaseSettings):
     breaker_window_s: float = Field(30.0, gt=0, le=86400)
     breaker_cooldown_s: float = Field(10.0, ge=0, le=86400)
 
+    # --- guardian ---------------------------------------------------------------------
+    guardian_enabled: bool = Field(True, description="Sample the machine and act on it.")
+    guardian_interval_s: float = Field(2.0, gt=0, le=3600)
+    guardian: Thresholds = Field(
+        default_factory=Thresholds,
+        description="Thresholds, as ALICE_GUARDIAN__<FIELD> (see alice.guardian.Thresholds).",
+    )
+    brownout_max_tokens: int = Field(128, ge=1, le=131072)
+    brownout_history_messages: int = Field(4, ge=0, le=1000)
+    emergency_max_tokens: int = Field(64, ge=1, le=131072)
+    emergency_history_messages: int = Field(2, ge=0, le=1000)
+    shed_retry_after_s: int = Field(10, ge=1, le=3600)
+
+    # --- response cache ---------------------------------------------------------------
+    cache: Literal["memory", "redis", "off"] = Field(
+        "memory", description="Cache of deterministic (temperature 0) answers."
+    )
+    cache_max_entries: int = Field(500, ge=1, le=10_000_000)
+    cache_ttl_s: float = Field(900.0, gt=0, le=30 * 86400)
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="For ALICE_CACHE=redis.")
+    redis_prefix: str = Field("alice:", description="Key prefix of every key Alice writes.")
+
     # --- chat -------------------------------------------------------------------------
     system_prompt: str = Field(
         "Du är Alice, en hjälpsam och saklig AI-assistent. Svara kort, korrekt och på "
@@ -177,7 +209,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url", "openai_api_key", "model_path", mode="before")
+    @field_validator("database_url", "openai_api_key", "model_path", "log_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -246,6 +278,11 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc)) from exc
+    except SettingsError as exc:
+        # Raised before validation when a JSON-valued variable does not parse.
+        field = _SETTINGS_FIELD.search(str(exc))
+        name = _ENV_PREFIX + field.group(1).upper() if field else "ALICE_*"
+        raise ConfigurationError(f"invalid setting {name}: not valid JSON") from exc
 
 
 def _describe(exc: ValidationError) -> str:
@@ -254,7 +291,10 @@ def _describe(exc: ValidationError) -> str:
     message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     if not loc:
         return f"invalid settings: {message}"
-    env_name = _ENV_PREFIX + loc[0].upper()
+    # Nested groups (ALICE_GUARDIAN__RAM_BROWNOUT_ENTER_PCT) join their parts with "__";
+    # list items (ALICE_BACKENDS) are named by the variable that holds the list.
+    named = [part for part in loc if not part.isdigit()][:2]
+    env_name = _ENV_PREFIX + "__".join(part.upper() for part in named)
     raw = os.environ.get(env_name)
-    shown = f"={raw!r}" if raw is not None and "key" not in loc[0] else ""
+    shown = f"={raw!r}" if raw is not None and "key" not in loc[-1] else ""
     return f"invalid setting {env_name}{shown}: {message}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alice.errors import ConfigurationError
+from alice.guardian import Thresholds
 from alice.settings import Settings, load_settings
 
 
@@ -55,6 +56,27 @@ def test_invalid_value_names_the_setting_and_what_is_allowed(
     assert "\n" not in message
 
 
+def test_a_copy_of_env_example_is_a_valid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.backends == ()
+    assert settings.guardian.rss_limit_bytes is None
+    assert settings.model == "gemma-3-270m"
+
+
+@pytest.mark.parametrize("env", ["ALICE_BACKENDS", "ALICE_TIERS"])
+def test_json_settings_that_do_not_parse_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.setenv(env, "[not json")
+    with pytest.raises(ConfigurationError, match=f"invalid setting {env}: not valid JSON"):
+        load_settings(_env_file=None)
+
+
 def test_inconsistent_token_limits_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALICE_DEFAULT_MAX_TOKENS", "500")
     monkeypatch.setenv("ALICE_MAX_TOKENS_LIMIT", "100")
@@ -84,7 +106,8 @@ def test_env_example_documents_every_setting() -> None:
         for line in example.splitlines()
         if "ALICE_" in line and "=" in line
     }
-    expected = {f"ALICE_{name.upper()}" for name in Settings.model_fields}
+    expected = {f"ALICE_{name.upper()}" for name in Settings.model_fields} - {"ALICE_GUARDIAN"}
+    expected |= {f"ALICE_GUARDIAN__{name.upper()}" for name in Thresholds.__dataclass_fields__}
     assert expected - documented == set()
 
 

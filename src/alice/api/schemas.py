@@ -90,6 +90,7 @@ class ChatPublic(BaseModel):
     offline: bool = Field(
         False, description="True when every model was down and this is the offline answer."
     )
+    cached: bool = Field(False, description="True when the answer came from the cache.")
 
 
 class MessagePublic(BaseModel):

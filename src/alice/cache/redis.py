@@ -195,6 +195,10 @@ class RedisCache:
         self._stats.sets += 1
         self._stats.evictions += int(evicted)
 
+    async def aclose(self) -> None:
+        """Close the Redis client's connections (the cache owns the client it was given)."""
+        await self._client.aclose()
+
     async def clear(self) -> None:
         """Delete every entry and the LRU set of this prefix.
 

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alice.errors import AliceError, InvalidRequestError, MessageTooLongError, ModelNotFoundError
+from alice.cache import CachedAnswer, ResponseCache, cache_key
+from alice.errors import (
+    AliceError,
+    InvalidRequestError,
+    LoadShedError,
+    MessageTooLongError,
+    ModelNotFoundError,
+)
+from alice.guardian.runtime import ModeEffects
 from alice.llm.providers.offline import OFFLINE_MODEL
 from alice.llm.router.admission import Priority
 from alice.llm.router.router import ModelRouter
-from alice.llm.types import ChatMessage, CompletionRequest, FinishReason, Usage
+from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
 from alice.store.models import DEFAULT_TENANT
 from alice.store.repository import AnswerRecord, ConversationRepository, MessageRecord
 
@@ -49,6 +58,7 @@ class ChatConfig:
     default_temperature: float = 0.7
     history_messages: int = 20
     max_message_chars: int = 16000
+    shed_retry_after_s: int = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_max_tokens <= self.max_tokens_limit:
@@ -111,6 +121,7 @@ class TurnFinished:
     latency_ms: int
     first_token_ms: int | None
     offline: bool = False
+    cached: bool = False
 
 
 TurnEvent = TurnStarted | TurnDelta | TurnFinished
@@ -133,10 +144,22 @@ class ChatService:
         router: ModelRouter,
         sessions: async_sessionmaker[AsyncSession],
         config: ChatConfig,
+        guardian: ModeSource | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._router = router
         self._sessions = sessions
         self._config = config
+        self._guardian = guardian
+        self._cache = cache
+        # Deterministic requests being answered right now, by cache key: a second
+        # identical request waits for the first one's answer instead of a model call.
+        self._flights: dict[str, asyncio.Future[CachedAnswer | None]] = {}
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache, when one is configured."""
+        return self._cache
 
     @property
     def router(self) -> ModelRouter:
@@ -176,10 +199,16 @@ class ChatService:
         return self._model(request.model), max_tokens
 
     def _dialogue(
-        self, request: TurnRequest, history: tuple[MessageRecord, ...]
+        self, request: TurnRequest, history: tuple[MessageRecord, ...], history_cap: int | None
     ) -> tuple[ChatMessage, ...]:
         if request.context is not None:
             messages = list(request.context)
+            if history_cap is not None:
+                # Under pressure the client's own history is cut too: system messages
+                # stay, then only the newest turns.
+                system = [m for m in messages if m.role == "system"]
+                turns = [m for m in messages if m.role != "system"]
+                messages = system + (turns[-history_cap:] if history_cap else [])
         else:
             messages = [ChatMessage("system", self._config.system_prompt)]
             messages.extend(
@@ -200,15 +229,22 @@ class ChatService:
         """
         started_at = time.perf_counter()
         model, max_tokens = self._validate(request)
-        repo = self.repository(tenant_id)
+        effects = self._guardian.effects if self._guardian is not None else ModeEffects()
+        if effects.shed_background and request.priority >= Priority.BACKGROUND:
+            raise LoadShedError(retry_after=self._config.shed_retry_after_s)
+        if effects.max_tokens_cap is not None:
+            max_tokens = min(max_tokens, effects.max_tokens_cap)
         history_limit = 0 if request.context is not None else self._config.history_messages
+        if effects.history_cap is not None:
+            history_limit = min(history_limit, effects.history_cap)
+        repo = self.repository(tenant_id)
         turn = await repo.begin_turn(
             request.conversation_id, request.text, history_limit=history_limit
         )
         yield TurnStarted(turn.conversation_id, turn.message_id, model)
 
         completion = CompletionRequest(
-            messages=self._dialogue(request, turn.history),
+            messages=self._dialogue(request, turn.history, effects.history_cap),
             model=model,
             max_tokens=max_tokens,
             temperature=(
@@ -228,8 +264,9 @@ class ChatService:
         status = "cancelled"
         error_code: str | None = None
         model_started = time.perf_counter()
+        source = _AnswerSource(self, completion, tier=effects.tier, priority=request.priority)
         try:
-            async for chunk in self._router.stream(completion, priority=request.priority):
+            async for chunk in source.chunks():
                 if chunk.text:
                     if first_token_ms is None:
                         first_token_ms = _ms_since(model_started)
@@ -270,6 +307,8 @@ class ChatService:
         )
         log.info(
             "chat.turn",
+            cached=source.cached,
+            mode=self._guardian.mode if self._guardian is not None else "ok",
             conversation_id=turn.conversation_id,
             message_id=stored.id,
             model=served_by,
@@ -289,6 +328,7 @@ class ChatService:
             latency_ms=latency_ms,
             first_token_ms=first_token_ms,
             offline=served_by == OFFLINE_MODEL,
+            cached=source.cached,
         )
 
     async def complete(
@@ -331,6 +371,86 @@ class ChatService:
             # over the original error.
             log.warning("chat.partial_not_stored", error_class=exc.code)
         log.info("chat.turn_" + status, conversation_id=conversation_id, error_class=error_code)
+
+
+class ModeSource(Protocol):
+    """Where the current Guardian mode and its effects come from."""
+
+    @property
+    def mode(self) -> str:
+        """The current mode (``ok``, ``brownout``, ``emergency``)."""
+        ...
+
+    @property
+    def effects(self) -> ModeEffects:
+        """What the mode does to chat turns."""
+        ...
+
+
+class _AnswerSource:
+    """Where a turn's answer comes from.
+
+    From the cache, from an identical request in flight, or from the router (caching
+    deterministic answers on the way).
+    """
+
+    def __init__(
+        self, service: ChatService, request: CompletionRequest, *, tier: str, priority: int
+    ) -> None:
+        self._service = service
+        self._request = request
+        self._tier = tier
+        self._priority = priority
+        self.cached = False
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        service = self._service
+        cache = service._cache
+        key = cache_key(self._request) if cache is not None else None
+        if cache is None or key is None:
+            async for chunk in service._router.stream(
+                self._request, tier=self._tier, priority=self._priority
+            ):
+                yield chunk
+            return
+        hit = await cache.get(key)
+        if hit is None and key in service._flights:
+            hit = await asyncio.shield(service._flights[key])
+        if hit is not None:
+            self.cached = True
+            yield Chunk(text=hit.text)
+            yield Chunk(
+                finish_reason=hit.finish_reason,  # type: ignore[arg-type]
+                usage=hit.usage,
+                model=hit.model,
+            )
+            return
+        flight: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        service._flights[key] = flight
+        pieces: list[str] = []
+        answer: CachedAnswer | None = None
+        try:
+            async for chunk in service._router.stream(
+                self._request, tier=self._tier, priority=self._priority
+            ):
+                pieces.append(chunk.text)
+                if chunk.finish_reason is not None and chunk.model != OFFLINE_MODEL:
+                    usage = chunk.usage or Usage()
+                    answer = CachedAnswer(
+                        text="".join(pieces),
+                        model=chunk.model or self._request.model,
+                        finish_reason=chunk.finish_reason,
+                        prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        created_at=time.time(),
+                    )
+                yield chunk
+            if answer is not None:
+                await cache.set(key, answer)
+        finally:
+            # Waiters get the answer, or None (they then ask the model themselves).
+            flight.set_result(answer)
+            service._flights.pop(key, None)
 
 
 def _ms_since(start: float) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,8 +22,19 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
 
-def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
-    """Route structlog and the standard library's logging to stderr in one format."""
+def configure_logging(
+    *,
+    level: str = "info",
+    fmt: str = "json",
+    log_file: Path | None = None,
+    max_bytes: int = 50 * 1024 * 1024,
+    backups: int = 5,
+) -> None:
+    """Route structlog and the standard library's logging to stderr in one format.
+
+    With ``log_file`` the same lines also go to that file, rotated at ``max_bytes`` with
+    ``backups`` old copies kept (always NDJSON there).
+    """
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -49,8 +62,25 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        rotating = RotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        rotating.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=shared,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+                ],
+            )
+        )
+        handlers.append(rotating)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     # uvicorn's own handlers would print a second, unstructured copy.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

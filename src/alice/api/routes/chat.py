@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from alice.api.deps import ChatServiceDep, TenantDep
+from alice.api.deps import ChatServiceDep, PriorityDep, TenantDep
 from alice.api.schemas import ChatCreate, ChatPublic, UsagePublic, error_responses
 from alice.api.sse import sse_event, sse_response
 from alice.api.turns import prime_turn
@@ -49,6 +49,7 @@ def _public(event: TurnFinished, user_message_id: str = "") -> ChatPublic:
         finish_reason=event.finish_reason,
         usage=UsagePublic.of(event.usage),
         offline=event.offline,
+        cached=event.cached,
     )
 
 
@@ -67,7 +68,9 @@ def _error_frame(exc: AliceError) -> bytes:
         },
     },
 )
-async def chat(body: ChatCreate, service: ChatServiceDep, tenant: TenantDep) -> Response:
+async def chat(
+    body: ChatCreate, service: ChatServiceDep, tenant: TenantDep, priority: PriorityDep
+) -> Response:
     """Send a message and get Alice's answer (streamed with ``"stream": true``)."""
     request = TurnRequest(
         text=body.text,
@@ -75,6 +78,7 @@ async def chat(body: ChatCreate, service: ChatServiceDep, tenant: TenantDep) -> 
         model=body.model,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
+        priority=priority,
     )
     if body.stream:
         turn = await prime_turn(service, request, tenant_id=tenant)

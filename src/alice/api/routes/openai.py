@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header
 from starlette.responses import Response
 
-from alice.api.deps import ChatServiceDep, SettingsDep, TenantDep
+from alice.api.deps import ChatServiceDep, PriorityDep, SettingsDep, TenantDep
 from alice.api.openai_schemas import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -185,10 +186,11 @@ async def create_chat_completion(
     service: ChatServiceDep,
     settings: SettingsDep,
     tenant: TenantDep,
+    priority: PriorityDep,
     conversation_id: Annotated[str | None, Header(alias=CONVERSATION_HEADER)] = None,
 ) -> Response:
     """Create a chat completion, streamed as ``chat.completion.chunk`` events or whole."""
-    request = to_turn_request(body, settings, conversation_id)
+    request = replace(to_turn_request(body, settings, conversation_id), priority=priority)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
         turn = await prime_turn(service, request, tenant_id=tenant)
