@@ -205,10 +205,23 @@ class ModelRouter:
         backend.breaker.force_open(self._clock(), reason)
         if isinstance(backend.provider, Restartable):
             task = asyncio.create_task(self._restart(backend, reason))
-            self._restarts.add(task)
-            task.add_done_callback(self._restarts.discard)
         else:
             log.warning("backend.marked_down", backend=backend_id, reason=reason)
+            task = asyncio.create_task(self._probe(backend))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def _probe(self, backend: Backend) -> None:
+        """Probe a marked-down remote backend until its health check passes again."""
+        interval = max(self.config.breaker.cooldown_s, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            if backend.breaker.state(self._clock()) == "closed":
+                return  # recovered through a half-open call meanwhile
+            if (await backend.provider.health()).state == "healthy":
+                backend.breaker.reset()
+                log.info("backend.recovered", backend=backend.id)
+                return
 
     async def _restart(self, backend: Backend, reason: str) -> None:
         assert isinstance(backend.provider, Restartable)  # noqa: S101 - checked by caller

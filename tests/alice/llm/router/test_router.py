@@ -204,3 +204,19 @@ async def test_a_full_queue_is_refused_at_once(proxy: str) -> None:
     text, _ = await first
     await _close_remote(router)
     assert "Stockholm" in text
+
+
+async def test_a_remote_backend_marked_down_is_probed_back_into_service(proxy: str) -> None:
+    router = await _router(
+        {"remote": _remote(proxy, "pass")}, ["remote"], breaker=BreakerConfig(cooldown_s=0.2)
+    )
+    router.killswitch("remote", "drill")
+    assert router.status()["remote"]["breaker"] == "open"
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if router.status()["remote"]["breaker"] == "closed":
+            break
+    assert router.status()["remote"]["breaker"] == "closed"
+    text, _ = await _answer(router)
+    await _close_remote(router)
+    assert "Stockholm" in text
