@@ -112,20 +112,7 @@ class MessagePublic(BaseModel):
     @classmethod
     def of(cls, record: MessageRecord) -> MessagePublic:
         """From the stored record."""
-        return cls(
-            id=record.id,
-            role=record.role,
-            content=record.content,
-            status=record.status,
-            model=record.model,
-            prompt_tokens=record.prompt_tokens,
-            completion_tokens=record.completion_tokens,
-            latency_ms=record.latency_ms,
-            first_token_ms=record.first_token_ms,
-            error_code=record.error_code,
-            created_at=record.created_at,
-            completed_at=record.completed_at,
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class ConversationSummary(BaseModel):
@@ -140,13 +127,7 @@ class ConversationSummary(BaseModel):
     @classmethod
     def of(cls, record: ConversationRecord) -> ConversationSummary:
         """From the stored record."""
-        return cls(
-            id=record.id,
-            title=record.title,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            message_count=record.message_count,
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class ConversationPublic(ConversationSummary):
@@ -157,10 +138,7 @@ class ConversationPublic(ConversationSummary):
     @classmethod
     def of(cls, record: ConversationRecord) -> ConversationPublic:
         """From the stored record."""
-        return cls(
-            **ConversationSummary.of(record).model_dump(),
-            messages=[MessagePublic.of(m) for m in record.messages],
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class ConversationList(BaseModel):
