@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,20 @@ class ModeEffects:
     shed_background: bool = False
 
 
+_DISK_ACTION_EVERY_S = 60.0
+
+
 def prune_rotated_logs(log_file: Path | None) -> int:
-    """Delete rotated copies of ``log_file`` (``alice.log.1``...); return how many."""
+    """Rotate ``log_file`` and delete its rotated copies (``alice.log.1``...).
+
+    Returns:
+        How many files were deleted.
+    """
     if log_file is None:
         return 0
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RotatingFileHandler) and Path(handler.baseFilename) == log_file:
+            handler.doRollover()
     removed = 0
     for rotated in log_file.parent.glob(log_file.name + ".*"):
         with contextlib.suppress(OSError):
@@ -78,6 +90,7 @@ class Guardian:
         self._clock = clock
         self._lag = LoopLagMonitor()
         self._task: asyncio.Task[None] | None = None
+        self._disk_action_at: float | None = None
         self.last_sample: Sample | None = None
 
     @property
@@ -139,10 +152,15 @@ class Guardian:
         if decision.killswitch:
             for backend_id in self._router.backends:
                 self._router.killswitch(backend_id, f"guardian killswitch: {decision.cause}")
-        if decision.disk_low:
+        if not decision.disk_low:
+            self._disk_action_at = None
+            return
+        now = self._clock()
+        # On the way into low disk, then at most once a minute while it stays low.
+        if self._disk_action_at is None or now - self._disk_action_at >= _DISK_ACTION_EVERY_S:
+            self._disk_action_at = now
             removed = prune_rotated_logs(self._log_file)
-            if removed:
-                log.warning("guardian.logs_pruned", files=removed)
+            log.warning("guardian.disk_low", pruned_log_files=removed)
 
     def status(self) -> dict[str, Any]:
         """Mode, last sample, probes, thresholds, recent transitions and backends."""
