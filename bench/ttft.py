@@ -42,6 +42,10 @@ from bench.stats import bootstrap_difference, summarize
 __all__ = ["QUESTIONS", "Question", "TtftParams", "run_ttft"]
 
 TARGETS = {"added_p50_ms": 5.0, "added_p99_ms": 10.0, "tokens_per_s_ratio": 0.95}
+# The questions repeat every round at temperature 0, which Alice's response cache answers
+# from memory; the benchmark measures the model path, so the cache is off. ``--alice-env``
+# overrides this.
+ALICE_DEFAULT_ENV: tuple[str, ...] = ("ALICE_CACHE=off",)
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,7 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
     from alice.settings import Settings
 
     system_prompt = Settings().system_prompt
+    alice_settings = {**env_pairs(ALICE_DEFAULT_ENV), **env_pairs(params.alice_env)}
     with tempfile.TemporaryDirectory(prefix="alice-bench-ttft-") as tmp:
         work = Path(tmp)
         data_dir = work / "alice-data"
@@ -379,7 +384,7 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
             settings={
                 "ALICE_PROVIDER": "llamacpp",
                 "ALICE_SYSTEM_PROMPT": system_prompt,
-                **env_pairs(params.alice_env),
+                **alice_settings,
             },
         )
         with server:
@@ -401,6 +406,7 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
     parameters = asdict(params)
     parameters["questions"] = [asdict(q) for q in params.questions]
     parameters["system_prompt"] = system_prompt
+    parameters["alice_settings"] = alice_settings
     parameters["direct_call"] = (
         "Llama(model_path, n_ctx=4096, verbose=False).create_completion(prompt, "
         "stream=True, temperature=0, max_tokens=max_tokens, stop=FewShotPrompt().stop)"
