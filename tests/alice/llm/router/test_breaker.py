@@ -85,3 +85,15 @@ def test_all_successes_never_open_and_open_always_recovers(outcomes: list[bool])
     if breaker.state(now) != "closed":
         assert breaker.allow(now)
         assert breaker.record(True, now) == "closed"
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 20)), max_size=80))
+def test_the_running_failure_count_matches_a_recount_of_the_window(
+    events: list[tuple[bool, float]],
+) -> None:
+    breaker = CircuitBreaker(BreakerConfig(min_requests=1000, window_s=30))
+    now = 0.0
+    for ok, step in events:
+        now += step
+        breaker.record(ok, now)
+        assert breaker._failures == sum(1 for _, good in breaker._outcomes if not good)
