@@ -1,4 +1,4 @@
-"""``python -m bench [ttft|gateway|report|install-litellm ...] [--quick] [...]``.
+"""``python -m bench [ttft|gateway|overload|killswitch|cache_hit|report|install-litellm ...]``.
 
 With no benchmark named, runs all of them. Each benchmark saves its result JSON in
 ``bench/results/`` and ``docs/performance.md`` is regenerated from the newest results
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from bench import resilience_cli
 from bench.gateway import GatewayParams, run_gateway
 from bench.litellm_proxy import install_litellm
 from bench.machine import machine_info
@@ -24,7 +25,7 @@ from bench.results import save_result, utc_now
 from bench.system import CpuMeter
 from bench.ttft import TtftParams, run_ttft
 
-BENCHES = ("ttft", "gateway")
+BENCHES = ("ttft", "gateway", *resilience_cli.BENCHES)
 COMMANDS = (*BENCHES, "all", "report", "install-litellm")
 
 
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--c16-requests", type=int, help="requests per target per round, c=16")
     gateway.add_argument("--chunks", type=int, help="content chunks per streamed answer")
     gateway.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM target")
+    resilience_cli.add_arguments(parser)
     return parser
 
 
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("ttft", lambda: run_ttft(_ttft_params(args))))
     if commands & {"all", "gateway"}:
         runs.append(("gateway", lambda: run_gateway(_gateway_params(args))))
+    runs += resilience_cli.runs(args, commands)
     try:
         for name, run in runs:
             _run_bench(name, run, command)

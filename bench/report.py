@@ -358,8 +358,11 @@ def _kept_notes(path: Path) -> str:
 
 def render(notes: str) -> str:
     """The whole document from the newest results and ``notes``."""
+    from bench.report_sections import SECTIONS  # imports this module's helpers
+
+    sections = {"ttft": _ttft_section, "gateway": _gateway_section, **SECTIONS}
     found: list[tuple[str, Path, dict[str, Any]]] = []
-    for bench in ("ttft", "gateway"):
+    for bench in sections:
         latest = latest_result(bench)
         if latest is not None:
             found.append((bench, *latest))
@@ -371,15 +374,14 @@ def render(notes: str) -> str:
         "interleaved in rounds after uncounted warm-up requests, because the machine is "
         "noisy. Servers run as real processes on 127.0.0.1 with temporary data folders; "
         "Alice keeps persistence on (SQLite, `synchronous=full`).",
-        "Re-run: `make bench`, or `.venv/bin/python -m bench [ttft|gateway] [--quick]`. "
+        "Re-run: `make bench`, or `.venv/bin/python -m bench "
+        "[ttft|gateway|overload|killswitch|cache_hit] [--quick]`. "
         "The LiteLLM target needs `bench/install_litellm.sh` once (its own `.venv-litellm`).",
     ]
     if found:
         parts += ["## Summary", _summary([(b, r) for b, _, r in found])]
     for bench, path, result in found:
-        parts.append(
-            _ttft_section(path, result) if bench == "ttft" else _gateway_section(path, result)
-        )
+        parts.append(sections[bench](path, result))
     parts += ["## Notes and analysis", NOTES_BEGIN, notes, NOTES_END]
     return "\n\n".join(part for part in parts if part) + "\n"
 

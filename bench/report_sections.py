@@ -1,0 +1,384 @@
+"""``docs/performance.md`` sections of the overload, killswitch and cache-hit benchmarks.
+
+`bench.report` renders the document; it imports `SECTIONS` from here when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.report import _alice_settings, _header, _ms, _spread, _table, _verdict
+
+__all__ = ["SECTIONS", "cache_hit_section", "killswitch_section", "overload_section"]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-"
+
+
+def _targets(checks: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            c["name"] + ("" if c.get("headline", True) else " (informational)"),
+            f"{c['value']} {c['unit']}",
+            _spread(c),
+            f"{c['limit']} {c['unit']}",
+            _verdict(c),
+        ]
+        for c in checks
+    ]
+    return _table(["target", "measured", "range (per round or drill)", "limit", "result"], rows)
+
+
+def _settings_of(parameters: dict[str, Any]) -> str:
+    settings = parameters.get("alice_settings") or {}
+    if settings and all(isinstance(v, dict) for v in settings.values()):
+        # One Alice per configuration: list what they share once, then what differs.
+        configs = list(settings.values())
+        shared = {k: v for k, v in configs[0].items() if all(c.get(k) == v for c in configs)}
+        listed = ", ".join(f"`{k}={v}`" for k, v in shared.items())
+        differing = "; ".join(
+            f"{name}: " + ", ".join(f"`{k}={v}`" for k, v in c.items() if k not in shared)
+            for name, c in settings.items()
+        )
+        return f"Alice ran with {listed}; {differing}."
+    return _alice_settings(parameters)
+
+
+def overload_section(path: Path, result: dict[str, Any]) -> str:
+    """Overload at 4x capacity."""
+    p = result["parameters"]
+    rows = []
+    for a in result["analysis"].values():
+        u, o, shed = (
+            a["unloaded_accepted_total_ms"],
+            a["overload_accepted_total_ms"],
+            a["shed_ms"],
+        )
+        rows.append(
+            [
+                f"**{a['queue']}**",
+                f"{_ms(u.get('p50'))} / {_ms(u.get('p95'))} / {_ms(u.get('p99'))}",
+                f"{_ms(o.get('p50'))} / {_ms(o.get('p95'))} / {_ms(o.get('p99'))}",
+                f"**{a['accepted_p95_ratio']:.2f}x** ("
+                + ", ".join(f"{x:.2f}" for x in a["accepted_p95_ratio_per_round"])
+                + ")",
+                f"{_ms(a['expected_max_queue_wait_ms'])}",
+                f"{_pct(a['overload_shed_share'])} (ideal {_pct(a['ideal_shed_share'])})",
+                f"{_ms(shed.get('p50'))} / {_ms(shed.get('p95'))} / "
+                f"**{_ms(shed.get('p99'))}** / {_ms(shed.get('max'))}",
+                _pct(a["shed_with_retry_after_share"]),
+                ", ".join(f"{x:.1f}" for x in a["overload_accepted_per_s"]),
+                a["other_failures"] + a["unloaded_shed"],
+            ]
+        )
+    phase_rows = []
+    for config, phases in result["phases"].items():
+        for phase, records in phases.items():
+            for r in records:
+                s = r["schedule"]
+                lag = s["send_lag_ms"]
+                adm = r["admission"]
+                cpu = r["cpu_share_of_one_core"]
+                phase_rows.append(
+                    [
+                        config,
+                        r["round"] + 1,
+                        phase,
+                        s["requests"],
+                        f"{s['intended_rate_per_s']:.2f}",
+                        f"{s['achieved_rate_per_s']:.2f}",
+                        f"{_ms(lag.get('p50'))} / {_ms(lag.get('p99'))} / {_ms(lag.get('max'))}",
+                        f"{adm['max_in_flight']} / {adm['max_queued']} ({adm['mean_queued']})",
+                        f"{cpu.get('alice', 0):.0%}",
+                        f"{cpu.get('upstream', 0):.0%}",
+                        f"{cpu.get('load_generator', 0):.0%}",
+                        "-" if r.get("other_cpus") is None else f"{r['other_cpus']:.2f}",
+                    ]
+                )
+    return "\n\n".join(
+        [
+            "## (c) Overload at 4x capacity (`bench/overload.py`, `bench/slow_upstream.py`)",
+            _header(result, path),
+            f"Alice (`alice serve`, `ALICE_PROVIDER=openai`, streamed "
+            f"`POST /v1/chat/completions`, SQLite persistence on) in front of "
+            f"`bench/slow_upstream.py`, which answers every request {p['service_ms']:g} ms "
+            f"after it arrived, with unlimited parallelism: Alice's admission "
+            f"(`ALICE_BACKEND_CONCURRENCY={p['concurrency']}`) alone sets the capacity, "
+            f"{p['concurrency']} / {p['service_ms'] / 1000:g} s = "
+            f"**{p['capacity_per_s']:g} requests/s**. Open-loop arrivals (request i sent at "
+            f"start + i / rate, whatever the answers): `unloaded` at "
+            f"{p['unloaded_factor']:g}x capacity ({p['rates_per_s']['unloaded']:g}/s) for "
+            f"{p['unloaded_s']:g} s, `overload` at {p['overload_factor']:g}x "
+            f"({p['rates_per_s']['overload']:g}/s) for {p['overload_s']:g} s. One Alice per "
+            f"queue size, both up for the whole run; each of {p['rounds']} rounds runs the "
+            f"unloaded phase of each, then the overload phase of each, the order of the two "
+            f"alternating between rounds. {_settings_of(p)}",
+            "Latency = request sent → end of the stream, in ms; accepted = answered 200 with "
+            "the whole answer; shed = answered 429. A deep queue sheds less but makes an "
+            "accepted request wait up to queue ÷ capacity for its slot (the 'max queue wait' "
+            "column); a short queue keeps accepted latency near the unloaded one and sheds "
+            "the rest at once.",
+            _table(
+                [
+                    "ALICE_BACKEND_QUEUE",
+                    "unloaded p50 / p95 / p99",
+                    "overload accepted p50 / p95 / p99",
+                    "accepted p95 ratio (per round)",
+                    "max queue wait",
+                    "shed at 4x",
+                    "shed answered p50 / p95 / p99 / max",
+                    "429 with Retry-After",
+                    "accepted/s under overload (per round)",
+                    "other failures",
+                ],
+                rows,
+            ),
+            "The load generator per phase (send lag = actual - scheduled send time, ms; "
+            "Alice's admission from `GET /guardian/status` every "
+            f"{p['status_interval_s']:g} s; CPU as a share of one core; 'other processes' = "
+            "the machine's busy CPUs minus these three over the phase, i.e. anything else "
+            "that ran meanwhile):",
+            _table(
+                [
+                    "Alice",
+                    "round",
+                    "phase",
+                    "requests",
+                    "intended/s",
+                    "achieved/s",
+                    "send lag p50 / p99 / max",
+                    "max in flight / max queued (mean)",
+                    "alice CPU",
+                    "upstream CPU",
+                    "load generator CPU",
+                    "other processes (CPUs)",
+                ],
+                phase_rows,
+            ),
+            _targets(result["targets_met"]),
+        ]
+    )
+
+
+def killswitch_section(path: Path, result: dict[str, Any]) -> str:
+    """Killswitch drills under steady load."""
+    p = result["parameters"]
+    c = result["calibration"]
+    a = result["analysis"]
+    windows = result["windows"]
+    rows = []
+    baselines = [w for w in windows if w["kind"] == "baseline"]
+    drills = [w for w in windows if w["kind"] == "drill"]
+    for base, drill in zip(baselines, drills, strict=False):
+        rows.append(
+            [
+                drill["index"] + 1,
+                _seconds(drill["ready_s"]),
+                f"**{_seconds(drill['back_s'])}**",
+                "yes" if drill["worker_replaced"] else "**no**",
+                drill["requests"],
+                f"{drill['failed']} ({_counts(drill['failed_kinds'])})",
+                drill["offline"],
+                _seconds(drill["disrupted_until_s"]),
+                _ms(drill["ok_total_ms"].get("max")),
+                base["requests"],
+                base["failed"],
+                base["offline"],
+                _seconds(base["back_s"]),
+                _ms(base["ok_total_ms"].get("max")),
+            ]
+        )
+    pooled_rows = []
+    for name in ("baseline", "drill"):
+        s = a["pooled"][name]
+        t = s["ok_total_ms"]
+        pooled_rows.append(
+            [
+                name,
+                s["requests"],
+                f"{_pct(s['failed_share'])} ({_counts(s['failed_kinds'])})",
+                _pct(s["offline_share"]),
+                _pct(s["not_model_answered_share"]),
+                f"{_ms(t.get('p50'))} / {_ms(t.get('p95'))} / {_ms(t.get('p99'))}",
+            ]
+        )
+    diff = a["drill_minus_baseline"]
+    added = a["ok_total_ms_added"]
+    pooled_rows.append(
+        [
+            "**drill - baseline**",
+            "",
+            f"**{_pct(diff.get('failed_share'))}**",
+            f"**{_pct(diff.get('offline_share'))}**",
+            f"**{_pct(diff.get('not_model_answered_share'))}**",
+            " / ".join(f"{added[k]:+.2f}" if k in added else "-" for k in ("p50", "p95", "p99")),
+        ]
+    )
+    return "\n\n".join(
+        [
+            "## (d) Killswitch drill under steady load (`bench/killswitch.py`)",
+            _header(result, path),
+            f"Alice (`alice serve`, bundled Gemma 3 270M in its worker process, streamed "
+            f"`POST /api/chat`, max_tokens {p['max_tokens']}, temperature "
+            f"{p['temperature']:g}). {_settings_of(p)} Calibration: "
+            f"{p['calibration_requests']} sequential answers took "
+            f"{_ms(c['sequential_total_ms']['p50'])} ms p50, "
+            f"{_ms(c['sequential_total_ms']['p95'])} ms p95 (about "
+            f"{c['sustainable_per_s']:g} answers/s at most); the load is one request every "
+            f"**{c['interval_s']:g} s** (open loop, about {c['utilisation_estimate']:.0%} of "
+            f"the model's time), running without a break through {p['drills']} baseline and "
+            f"{p['drills']} drill windows of at least {p['window_s']:g} s, alternating. "
+            f"{p['lead_s']:g} s into a drill window `POST /api/admin/guardian/drill "
+            f'{{"action": "killswitch"}}` kills the model worker; {p["lead_s"]:g} s into a '
+            f"baseline window nothing happens but the same probe is sent. Back to normal = "
+            f"`GET /ready` says the model is `healthy` (polled every {p['poll_s']:g} s) and "
+            f"then a probe chat request gets a model answer (not the offline one), timed "
+            f"from the drill to the probe's `done` event; the new worker's pid is checked on "
+            f"/proc. A request counts in the window it was sent in: failed = non-200 or an "
+            f"SSE `error` event; offline = 200 with Alice's offline message instead of a "
+            f"model answer.",
+            "Per drill (times in s from the drill; 'disrupted until' = the last request "
+            "sent in the window that got no model answer; latencies in ms), next to the "
+            "baseline window before it:",
+            _table(
+                [
+                    "drill",
+                    "/ready healthy",
+                    "back to normal",
+                    "worker replaced",
+                    "requests",
+                    "failed (how)",
+                    "offline",
+                    "disrupted until",
+                    "slowest ok",
+                    "baseline requests",
+                    "baseline failed",
+                    "baseline offline",
+                    "baseline probe",
+                    "baseline slowest ok",
+                ],
+                rows,
+            ),
+            "All windows pooled (answered = 200 with a model answer; latency = request sent "
+            "→ `done`, ms, answered requests only):",
+            _table(
+                [
+                    "windows",
+                    "requests",
+                    "failed (how)",
+                    "offline answers",
+                    "not answered by the model",
+                    "answered p50 / p95 / p99",
+                ],
+                pooled_rows,
+            ),
+            f"Back to normal: median **{_seconds(a['back_to_normal_median_s'])} s**, worst "
+            f"{_seconds(a['back_to_normal_max_s'])} s (`/ready` healthy: median "
+            f"{_seconds(a['ready_median_s'])} s); a probe without a drill took "
+            f"{_seconds(a['baseline_probe_median_s'])} s. Worker replaced in "
+            f"{a['workers_replaced']} of {len(drills)} drills (unchanged in "
+            f"{a['workers_unchanged_in_baseline']} of {len(baselines)} baseline windows).",
+            _targets(result["targets_met"]),
+        ]
+    )
+
+
+_CACHE_ROWS = (
+    ("hit-whole", "hit, whole answer"),
+    ("miss-whole", "miss (model call), whole answer"),
+    ("hit-stream-ttft", "hit, streamed: first delta"),
+    ("miss-stream-ttft", "miss (model call), streamed: first delta"),
+    ("hit-stream-total", "hit, streamed: done event"),
+    ("miss-stream-total", "miss (model call), streamed: done event"),
+    ("health", "`GET /health` (HTTP round-trip floor)"),
+)
+
+
+def cache_hit_section(path: Path, result: dict[str, Any]) -> str:
+    """Cache hits against model calls."""
+    p = result["parameters"]
+    a = result["analysis"]
+    rows = []
+    for key, label in _CACHE_ROWS:
+        s = a["ms"].get(key)
+        if not s:
+            continue
+        rows.append(
+            [
+                label,
+                s["n"],
+                _ms(s["p50"]),
+                _ms(s["p95"]),
+                _ms(s["p99"]),
+                _ms(s["max"]),
+            ]
+        )
+    ratio_rows = [
+        [mode, f"{r.get('p50') or '-'}x", f"{r.get('p99') or '-'}x"]
+        for mode, r in a["miss_over_hit"].items()
+    ]
+    inproc = a["inprocess"]
+    inproc_rows = []
+    for key, label in (
+        ("cache_key_us", "`cache_key(request)` (sha256 of canonical JSON)"),
+        ("memory_get", "`MemoryCache.get` (hit)"),
+        ("redis_get", "`RedisCache.get` (hit, local Redis, Lua script)"),
+    ):
+        entry = inproc.get(key) or {}
+        s = entry.get("us", entry) if isinstance(entry, dict) else {}
+        if "skipped" in entry:
+            inproc_rows.append([label, entry["skipped"], "", "", ""])
+            continue
+        inproc_rows.append(
+            [label, s.get("n"), _ms(s.get("p50")), _ms(s.get("p99")), _ms(s.get("max"))]
+        )
+    stored = dict(a.get("stored_messages") or {})
+    sent = stored.pop("chat_requests_sent", None)
+    return "\n\n".join(
+        [
+            "## (e) Response cache: a hit against a model call (`bench/cache_hit.py`)",
+            _header(result, path),
+            f"Alice (`alice serve`, bundled Gemma 3 270M, `ALICE_CACHE=memory`, SQLite "
+            f"persistence on with `synchronous=full`, so a hit still commits the user's "
+            f"message and the answer). {_settings_of(p)} "
+            f"{2 * p['questions_per_mode']} distinct temperature-0 questions (max_tokens "
+            f"{p['max_tokens']}), half first asked whole and half first asked streamed "
+            f"(`POST /api/chat`): the first request of each is a miss (a model call), the "
+            f"next {p['hits_per_question']} are hits, whole and streamed alternating. The "
+            f"order interleaves them (the miss of question i comes between the hits of "
+            f"question i - 1 and those of question i); one keep-alive connection, one "
+            f"request at a time; a `GET /health` after every chat request gives the floor "
+            f"of an HTTP round trip through Alice. Every answer's `cached` flag was checked "
+            f"against the expectation ({len(a['unexpected_cache_state'])} mismatches).",
+            "Times in ms, measured at the client:",
+            _table(["request", "n", "p50", "p95", "p99", "max"], rows),
+            "Miss ÷ hit:",
+            _table(["measure", "p50", "p99"], ratio_rows),
+            "In process (no HTTP), one awaited call at a time, in µs:",
+            _table(["operation", "n", "p50", "p99", "max"], inproc_rows),
+            f"Stored in SQLite after the run: {_counts(stored)} for {sent} chat requests "
+            f"(every hit committed both turns). Redis entries were written under the "
+            f"prefix `{inproc.get('redis_prefix', '-')}` and deleted afterwards "
+            f"({inproc.get('redis_keys_left_after_cleanup', '-')} keys left).",
+            _targets(result["targets_met"]),
+        ]
+    )
+
+
+#: Benchmark name → its section renderer, in document order.
+SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
+    "overload": overload_section,
+    "killswitch": killswitch_section,
+    "cache_hit": cache_hit_section,
+}
