@@ -138,3 +138,15 @@ def test_every_transition_is_logged_with_its_cause(alice: httpx.Client) -> None:
         ("brownout", "ok"),
     ]
     assert all(e["cause"] for e in transitions)
+
+
+def test_requests_during_a_killswitch_restart_wait_for_the_model(
+    alice: httpx.Client, llm: LlamaCppProvider
+) -> None:
+    alice.post("/api/admin/guardian/drill", json={"action": "killswitch"})
+    answer = alice.post(
+        "/api/chat", json={"text": "Vad är huvudstaden i Sverige?", "temperature": 0}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["offline"] is False
+    assert "Stockholm" in answer.json()["text"]

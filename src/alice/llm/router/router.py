@@ -202,10 +202,12 @@ class ModelRouter:
     def killswitch(self, backend_id: str, reason: str) -> None:
         """Stop a hung backend: restart it if embedded, else mark it down."""
         backend = self.backends[backend_id]
-        backend.breaker.force_open(self._clock(), reason)
         if isinstance(backend.provider, Restartable):
+            # Not marked down: requests arriving during the restart wait for the fresh
+            # worker (about a second) instead of failing over or getting offline answers.
             task = asyncio.create_task(self._restart(backend, reason))
         else:
+            backend.breaker.force_open(self._clock(), reason)
             log.warning("backend.marked_down", backend=backend_id, reason=reason)
             task = asyncio.create_task(self._probe(backend))
         self._restarts.add(task)
