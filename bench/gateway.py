@@ -48,10 +48,14 @@ TARGETS = {
 # Alice's model router admits 3 concurrent calls per backend and queues 16 more by default
 # (ALICE_BACKEND_CONCURRENCY / ALICE_BACKEND_QUEUE); at concurrency 16 that sheds load with
 # 429s. The benchmark measures the gateway's overhead, not its admission limits, so it
-# raises them; ``--alice-env`` overrides these.
+# raises them. The response cache is off (the gateway is measured, not answers from
+# memory) and so is the Guardian's sampling (a busy benchmark machine must not brown
+# Alice out mid-run). ``--alice-env`` overrides these.
 ALICE_DEFAULT_ENV: tuple[str, ...] = (
     "ALICE_BACKEND_CONCURRENCY=64",
     "ALICE_BACKEND_QUEUE=256",
+    "ALICE_CACHE=off",
+    "ALICE_GUARDIAN_ENABLED=false",
 )
 
 

@@ -7,18 +7,24 @@ open-loop rate the model sustains with room to spare (one request every
 ``load_factor`` x the p90 answer time, kept within 0.5-1 s). That load then runs
 without a break while windows of equal length alternate:
 
-- ``baseline``: nothing happens; ``lead_s`` into the window a probe request is sent;
-- ``drill``: ``lead_s`` into the window ``POST /api/admin/guardian/drill
+- ``baseline``: nothing happens; about ``lead_s`` into the window a probe request is
+  sent;
+- ``drill``: about ``lead_s`` into the window ``POST /api/admin/guardian/drill
   {"action": "killswitch"}`` kills the model worker (a fresh one is started; requests
   it held are retried by the router).
 
-Back to normal after a drill = ``GET /ready`` reports the model ``healthy`` *and* a chat
-request sent after that succeeds (HTTP 200, a ``done`` event, not the offline answer):
-the new worker answers. The benchmark also checks on /proc that the worker process was
-really replaced. Each load request counts in the window it was sent in; per window it
-is ok (a model answer), failed (non-200 status or an SSE ``error`` event), or offline
-(200, but Alice's offline message instead of a model answer). The cost of a drill is
-the difference between the drill windows and the baseline windows of the same run.
+The event lands at a different point of the load's cycle in each window pair ((i + 0.5)
+/ drills of the load interval after a scheduled send), so some drills catch a request
+mid-answer and others fall between two requests.
+
+Back to normal after a drill = ``GET /ready`` reports the model ``healthy`` while /proc
+shows a new model worker process (right after the drill /ready can still report the old
+worker for a moment, before the kill takes effect), *and* a chat request sent after that
+succeeds (HTTP 200, a ``done`` event, not the offline answer): the new worker answers.
+Each load request counts in the window it was sent in; per window it is ok (a model
+answer), failed (non-200 status or an SSE ``error`` event), or offline (200, but Alice's
+offline message instead of a model answer). The cost of a drill is the difference
+between the drill windows and the baseline windows of the same run.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class KillswitchParams:
     temperature: float = 0.0
     warmup_requests: int = 4
     calibration_requests: int = 12
-    load_factor: float = 4.0
+    load_factor: float = 2.0
     min_interval_s: float = 0.5
     max_interval_s: float = 1.0
     poll_s: float = 0.05
@@ -130,21 +136,54 @@ async def _calibrate(client: httpx.AsyncClient, params: KillswitchParams) -> dic
     }
 
 
-async def _wait_healthy(
-    control: httpx.AsyncClient, since: float, params: KillswitchParams
-) -> tuple[float | None, int]:
-    """Seconds from ``since`` until /ready says the model is healthy; polls made."""
+async def _wait_recovered(
+    control: httpx.AsyncClient,
+    since: float,
+    params: KillswitchParams,
+    alice_pid: int,
+    workers_before: list[int],
+) -> dict[str, Any]:
+    """Poll /ready until it says healthy *and* /proc shows a new model worker.
+
+    /ready alone is not enough right after the drill: the kill runs a moment later on a
+    worker thread, and until then /ready still reports the old worker healthy.
+    """
     polls = 0
+    early_healthy = 0  # polls that said healthy while the old worker was still there
+    first_state: str | None = None
     while time.perf_counter() - since < params.max_recovery_s:
         polls += 1
         try:
             response = await control.get(READY_PATH)
-            if model_healthy(response):
-                return time.perf_counter() - since, polls
         except httpx.HTTPError:
-            pass
+            response = None
+        healthy = response is not None and model_healthy(response)
+        if first_state is None and response is not None:
+            first_state = _model_state(response)
+        workers = _worker_pids(alice_pid)
+        replaced = bool(workers) and not set(workers) & set(workers_before)
+        if healthy and replaced:
+            return {
+                "ready_s": round(time.perf_counter() - since, 3),
+                "ready_polls": polls,
+                "ready_first_state": first_state,
+                "ready_healthy_before_replaced": early_healthy,
+            }
+        early_healthy += healthy and not replaced
         await asyncio.sleep(params.poll_s)
-    return None, polls
+    return {
+        "ready_s": None,
+        "ready_polls": polls,
+        "ready_first_state": first_state,
+        "ready_healthy_before_replaced": early_healthy,
+    }
+
+
+def _model_state(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["components"]["model"]["state"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def _probe_until_ok(
@@ -165,6 +204,7 @@ async def _probe_until_ok(
 async def _window(
     kind: str,
     index: int,
+    schedule: tuple[float, float],
     client: httpx.AsyncClient,
     control: httpx.AsyncClient,
     alice_pid: int,
@@ -173,17 +213,24 @@ async def _window(
 ) -> dict[str, Any]:
     start = time.perf_counter()
     record: dict[str, Any] = {"kind": kind, "index": index, "start_s": start}
-    await asyncio.sleep(params.lead_s)
+    # The event lands at a different point of the load's cycle in each window pair:
+    # (index + 0.5) / drills of an interval after a scheduled send, so some drills catch
+    # a request mid-answer and others fall between requests.
+    load_start, interval = schedule
+    phase = (index + 0.5) / params.drills
+    due = start + params.lead_s
+    sends = max(0, int((due - load_start) / interval) + 1)
+    fire_at = load_start + sends * interval + phase * interval
+    await asyncio.sleep(max(0.0, fire_at - time.perf_counter()))
     fired = time.perf_counter()
     record["event_s"] = fired
+    record["load_phase"] = round(phase, 3)
     workers_before = _worker_pids(alice_pid)
     if kind == "drill":
         response = await control.post(DRILL_PATH, json={"action": "killswitch"})
         record["drill_status"] = response.status_code
         record["drill_post_ms"] = round((time.perf_counter() - fired) * 1000, 3)
-        ready_s, polls = await _wait_healthy(control, fired, params)
-        record["ready_s"] = round(ready_s, 3) if ready_s is not None else None
-        record["ready_polls"] = polls
+        record.update(await _wait_recovered(control, fired, params, alice_pid, workers_before))
     else:
         record["ready_s"] = None
     back_s, probes = await _probe_until_ok(client, fired, params)
@@ -215,7 +262,9 @@ def _window_stats(record: dict[str, Any], outcomes: list[Outcome]) -> dict[str, 
     offline = [o for o in mine if o.kind == "offline"]
     not_ok = [o for o in mine if not o.ok]
     event = record["event_s"]
+    held = [o for o in outcomes if o.sent_s <= event < o.done_s]
     return {
+        "in_flight_at_event": [o.kind for o in held],
         "requests": len(mine),
         "failed": len(failed),
         "offline": len(offline),
@@ -348,12 +397,15 @@ def run_killswitch(params: KillswitchParams, log: Any = print) -> dict[str, Any]
                         f" ms -> one request every {calibration['interval_s']} s"
                     )
                     stop = asyncio.Event()
+                    load_start = time.perf_counter() + 0.1
+                    schedule = (load_start, 1 / calibration["rate_per_s"])
                     load = asyncio.create_task(
                         open_loop(
                             native_stream(client, params.bodies()),
                             rate_per_s=calibration["rate_per_s"],
                             duration_s=3600.0,
                             stop=stop,
+                            start=load_start,
                         )
                     )
                     windows: list[dict[str, Any]] = []
@@ -362,7 +414,14 @@ def run_killswitch(params: KillswitchParams, log: Any = print) -> dict[str, Any]
                             for kind in ("baseline", "drill"):
                                 windows.append(
                                     await _window(
-                                        kind, index, probes, control, server.pid, params, log
+                                        kind,
+                                        index,
+                                        schedule,
+                                        probes,
+                                        control,
+                                        server.pid,
+                                        params,
+                                        log,
                                     )
                                 )
                     finally:

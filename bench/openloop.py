@@ -231,16 +231,19 @@ async def open_loop(
     rate_per_s: float,
     duration_s: float,
     stop: asyncio.Event | None = None,
+    start: float | None = None,
 ) -> list[Outcome]:
     """Send ``rate_per_s`` requests per second for ``duration_s``; wait for every answer.
 
     With ``stop``, sending also ends (at the next scheduled request) once it is set.
+    ``start`` (a `time.perf_counter` value) is when request 0 is due; default: now.
     """
     if rate_per_s <= 0 or duration_s <= 0:
         raise ValueError("rate and duration must be positive")
     count = max(1, round(rate_per_s * duration_s))
     interval = 1.0 / rate_per_s
-    start = time.perf_counter() + 0.02
+    if start is None:
+        start = time.perf_counter() + 0.02
     tasks: list[asyncio.Task[Outcome]] = []
     for index in range(count):
         intended = start + index * interval

@@ -11,19 +11,20 @@ schedule, fired whatever the answers, `bench.openloop`) in two kinds of phase:
 - ``overload``: 4x capacity; what exceeds the concurrency limit plus the queue is shed
   with 429 and ``Retry-After``.
 
-One Alice per queue size (``ALICE_BACKEND_QUEUE`` 16, the default, and 1), both running
-for the whole benchmark, both in front of the same upstream. Each round runs the
-unloaded phase of each, then the overload phase of each, the order of the two Alices
-alternating between rounds, so both see the same machine. Reported per queue size:
+One Alice per queue size (``ALICE_BACKEND_QUEUE`` 16, the default, 1 and 0), all running
+for the whole benchmark, all in front of the same upstream. Each round runs the
+unloaded phase of each, then the overload phase of each, the order of the Alices
+rotating between rounds, so all see the same machine. Reported per queue size:
 the p95 latency (request sent → end of the stream) of accepted requests under overload
 over the unloaded p95 (target <= 1.5x), the share shed, and how fast a shed request is
-answered (target < 50 ms). With a deep queue an accepted request waits for up to
-``queue / capacity`` seconds before its slot: that wait is the price of shedding less.
+answered (target < 50 ms). An accepted request that has to queue waits for up to
+``queue`` slot releases before its own: that wait is the price of shedding less.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import tempfile
 import time
@@ -63,7 +64,7 @@ class OverloadParams:
 
     service_ms: float = 200.0
     concurrency: int = 3
-    queues: tuple[int, ...] = (16, 1)
+    queues: tuple[int, ...] = (16, 1, 0)
     unloaded_factor: float = 0.5
     overload_factor: float = 4.0
     unloaded_s: float = 20.0
@@ -261,7 +262,13 @@ def _analysis(instance: _Instance, params: OverloadParams) -> dict[str, Any]:
         "accepted_p95_ratio": round(p95_overload / p95_unloaded, 3),
         "accepted_p95_ratio_per_round": per_round,
         "accepted_p95_added_ms": round(p95_overload - p95_unloaded, 3),
-        "expected_max_queue_wait_ms": round(instance.queue / params.capacity_per_s * 1000, 1),
+        # The last accepted waiter needs ``queue`` slot releases: queue x S / c when the c
+        # slots finish evenly staggered, up to ceil(queue / c) x S when they finish
+        # together (equal service times keep them in step).
+        "queue_wait_bound_ms": {
+            "staggered": round(instance.queue * params.service_ms / params.concurrency, 1),
+            "lockstep": round(-(-instance.queue // params.concurrency) * params.service_ms, 1),
+        },
         "overload_requests": len(overload),
         "overload_shed_share": round(len(shed) / len(overload), 4),
         "ideal_shed_share": round(1 - 1 / params.overload_factor, 4),
@@ -338,6 +345,16 @@ def _targets_met(analyses: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
+def _stored_messages(data_dir: Path) -> dict[str, int]:
+    """Messages in an Alice's SQLite database by role, status and error code."""
+    with sqlite3.connect(f"file:{data_dir / 'alice.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT role, status, COALESCE(error_code, ''), COUNT(*) FROM messages "
+            "GROUP BY role, status, error_code"
+        )
+        return {"/".join(filter(None, (r, s, e))): n for r, s, e, n in rows}
+
+
 def _upstream(work: Path, port: int, params: OverloadParams) -> ManagedProcess:
     return ManagedProcess(
         "slow-upstream",
@@ -375,64 +392,74 @@ def _alice_settings(params: OverloadParams, api_base: str, queue: int) -> dict[s
 
 def run_overload(params: OverloadParams, log: Any = print) -> dict[str, Any]:
     """Start the slow upstream and one Alice per queue size; measure; stop them all."""
-    with tempfile.TemporaryDirectory(prefix="alice-bench-overload-") as tmp, ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="alice-bench-overload-") as tmp:
         work = Path(tmp)
-        up_port = free_port()
-        upstream = stack.enter_context(_upstream(work, up_port, params))
-        upstream.wait_ready(loopback_url(up_port) + "/v1/models", timeout_s=60)
-        api_base = loopback_url(up_port) + "/v1"
-        instances: list[_Instance] = []
-        settings: dict[str, dict[str, str]] = {}
-        for queue in params.queues:
-            port = free_port()
-            data_dir = work / f"alice-q{queue}"
-            data_dir.mkdir()
-            log_dir = work / f"log-q{queue}"
-            log_dir.mkdir()
-            settings[f"queue-{queue}"] = _alice_settings(params, api_base, queue)
-            process = alice_process(
-                port=port, data_dir=data_dir, log_dir=log_dir, settings=settings[f"queue-{queue}"]
-            )
-            stack.enter_context(process)
-            instances.append(_Instance(queue, process, loopback_url(port)))
-        for instance in instances:
-            ready_s = instance.process.wait_ready(
-                instance.base_url + READY_PATH, timeout_s=120, accept=model_healthy
-            )
-            log(f"alice (queue {instance.queue}) ready in {ready_s:.1f} s")
+        with ExitStack() as stack:
+            up_port = free_port()
+            upstream = stack.enter_context(_upstream(work, up_port, params))
+            upstream.wait_ready(loopback_url(up_port) + "/v1/models", timeout_s=60)
+            api_base = loopback_url(up_port) + "/v1"
+            instances: list[_Instance] = []
+            settings: dict[str, dict[str, str]] = {}
+            for queue in params.queues:
+                port = free_port()
+                data_dir = work / f"alice-q{queue}"
+                data_dir.mkdir()
+                log_dir = work / f"log-q{queue}"
+                log_dir.mkdir()
+                settings[f"queue-{queue}"] = _alice_settings(params, api_base, queue)
+                process = alice_process(
+                    port=port,
+                    data_dir=data_dir,
+                    log_dir=log_dir,
+                    settings=settings[f"queue-{queue}"],
+                )
+                stack.enter_context(process)
+                instances.append(_Instance(queue, process, loopback_url(port)))
+            for instance in instances:
+                ready_s = instance.process.wait_ready(
+                    instance.base_url + READY_PATH, timeout_s=120, accept=model_healthy
+                )
+                log(f"alice (queue {instance.queue}) ready in {ready_s:.1f} s")
 
-        async def measure() -> None:
-            clients = {i.queue: wide_client(i.base_url) for i in instances}
-            try:
-                for instance in instances:
-                    client = clients[instance.queue]
-                    # Open the connections an overload keeps busy before any clock starts.
-                    await asyncio.gather(*(client.get("/health") for _ in range(PREOPEN)))
-                    await open_loop(
-                        openai_stream(client, params.body()),
-                        rate_per_s=params.rate("unloaded"),
-                        duration_s=params.warmup_s,
-                    )
-                for round_index in range(params.rounds):
-                    shift = round_index % len(instances)
-                    order = instances[shift:] + instances[:shift]
-                    for phase in ("unloaded", "overload"):
-                        for instance in order:
-                            await _phase(
-                                instance,
-                                clients[instance.queue],
-                                upstream,
-                                params,
-                                phase,
-                                round_index,
-                                log,
-                            )
-            finally:
-                for client in clients.values():
-                    await client.aclose()
+            async def measure() -> None:
+                clients = {i.queue: wide_client(i.base_url) for i in instances}
+                try:
+                    for instance in instances:
+                        client = clients[instance.queue]
+                        # Open the connections an overload keeps busy before any clock starts.
+                        await asyncio.gather(*(client.get("/health") for _ in range(PREOPEN)))
+                        await open_loop(
+                            openai_stream(client, params.body()),
+                            rate_per_s=params.rate("unloaded"),
+                            duration_s=params.warmup_s,
+                        )
+                    for round_index in range(params.rounds):
+                        shift = round_index % len(instances)
+                        order = instances[shift:] + instances[:shift]
+                        for phase in ("unloaded", "overload"):
+                            for instance in order:
+                                await _phase(
+                                    instance,
+                                    clients[instance.queue],
+                                    upstream,
+                                    params,
+                                    phase,
+                                    round_index,
+                                    log,
+                                )
+                finally:
+                    for client in clients.values():
+                        await client.aclose()
 
-        run_in_loop(measure)
+            run_in_loop(measure)
+        # Read after the servers stopped: what each Alice committed, 429s included.
+        stored = {
+            f"queue-{i.queue}": _stored_messages(work / f"alice-q{i.queue}") for i in instances
+        }
     analyses = {f"queue-{i.queue}": _analysis(i, params) for i in instances}
+    for key, counts in stored.items():
+        analyses[key]["stored_messages"] = counts
     parameters = asdict(params)
     parameters["capacity_per_s"] = params.capacity_per_s
     parameters["rates_per_s"] = {p: params.rate(p) for p in ("unloaded", "overload")}

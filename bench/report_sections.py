@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.report import _alice_settings, _header, _ms, _spread, _table, _verdict
+from bench.report import _alice_settings, _header, _ms, _table, _verdict
 
 __all__ = ["SECTIONS", "cache_hit_section", "killswitch_section", "overload_section"]
 
@@ -24,6 +24,11 @@ def _seconds(value: float | None) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-"
+
+
+def _spread(check: dict[str, Any]) -> str:
+    values = check.get("per_round") or []
+    return f"{min(values):.2f} .. {max(values):.2f}" if values else "-"
 
 
 def _targets(checks: list[dict[str, Any]]) -> str:
@@ -55,6 +60,13 @@ def _settings_of(parameters: dict[str, Any]) -> str:
     return _alice_settings(parameters)
 
 
+def _wait_bound(analysis: dict[str, Any]) -> str:
+    bound = analysis.get("queue_wait_bound_ms")
+    if bound is None:  # results from before the bound was recorded
+        return _ms(analysis.get("expected_max_queue_wait_ms"))
+    return f"{bound['staggered']:g} / {bound['lockstep']:g}"
+
+
 def overload_section(path: Path, result: dict[str, Any]) -> str:
     """Overload at 4x capacity."""
     p = result["parameters"]
@@ -73,7 +85,7 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
                 f"**{a['accepted_p95_ratio']:.2f}x** ("
                 + ", ".join(f"{x:.2f}" for x in a["accepted_p95_ratio_per_round"])
                 + ")",
-                f"{_ms(a['expected_max_queue_wait_ms'])}",
+                _wait_bound(a),
                 f"{_pct(a['overload_shed_share'])} (ideal {_pct(a['ideal_shed_share'])})",
                 f"{_ms(shed.get('p50'))} / {_ms(shed.get('p95'))} / "
                 f"**{_ms(shed.get('p99'))}** / {_ms(shed.get('max'))}",
@@ -121,21 +133,23 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
             f"{p['unloaded_factor']:g}x capacity ({p['rates_per_s']['unloaded']:g}/s) for "
             f"{p['unloaded_s']:g} s, `overload` at {p['overload_factor']:g}x "
             f"({p['rates_per_s']['overload']:g}/s) for {p['overload_s']:g} s. One Alice per "
-            f"queue size, both up for the whole run; each of {p['rounds']} rounds runs the "
-            f"unloaded phase of each, then the overload phase of each, the order of the two "
-            f"alternating between rounds. {_settings_of(p)}",
+            f"queue size, all up for the whole run; each of {p['rounds']} rounds runs the "
+            f"unloaded phase of each, then the overload phase of each, the order of the "
+            f"Alices rotating between rounds. {_settings_of(p)}",
             "Latency = request sent → end of the stream, in ms; accepted = answered 200 with "
-            "the whole answer; shed = answered 429. A deep queue sheds less but makes an "
-            "accepted request wait up to queue ÷ capacity for its slot (the 'max queue wait' "
-            "column); a short queue keeps accepted latency near the unloaded one and sheds "
-            "the rest at once.",
+            "the whole answer; shed = answered 429. An accepted request that has to queue "
+            "waits for up to `queue` slot releases: queue * service time / concurrency when "
+            "the slots finish evenly staggered, up to ceil(queue / concurrency) * service time "
+            "when they finish together ('queue wait bound'). A deeper queue sheds less and "
+            "makes accepted requests wait longer; with a queue of 0 nothing waits and "
+            "everything beyond the concurrency limit is refused at once.",
             _table(
                 [
                     "ALICE_BACKEND_QUEUE",
                     "unloaded p50 / p95 / p99",
                     "overload accepted p50 / p95 / p99",
                     "accepted p95 ratio (per round)",
-                    "max queue wait",
+                    "queue wait bound: staggered / lockstep",
                     "shed at 4x",
                     "shed answered p50 / p95 / p99 / max",
                     "429 with Retry-After",
@@ -144,6 +158,14 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
                 ],
                 rows,
             ),
+            "Committed to each Alice's SQLite database over the run (messages by role, "
+            "status and error code; a refused request still stores the user's message and "
+            "an `error` answer): "
+            + "; ".join(
+                f"{key}: {_counts(a.get('stored_messages') or {})}"
+                for key, a in result["analysis"].items()
+            )
+            + ".",
             "The load generator per phase (send lag = actual - scheduled send time, ms; "
             "Alice's admission from `GET /guardian/status` every "
             f"{p['status_interval_s']:g} s; CPU as a share of one core; 'other processes' = "
@@ -184,7 +206,10 @@ def killswitch_section(path: Path, result: dict[str, Any]) -> str:
         rows.append(
             [
                 drill["index"] + 1,
-                _seconds(drill["ready_s"]),
+                f"{drill.get('load_phase', 0):.1f}",
+                ", ".join(drill.get("in_flight_at_event", [])) or "none",
+                f"{_seconds(drill['ready_s'])} ({drill.get('ready_first_state') or '-'} at "
+                f"first, {drill.get('ready_healthy_before_replaced', 0)} early 'healthy')",
                 f"**{_seconds(drill['back_s'])}**",
                 "yes" if drill["worker_replaced"] else "**no**",
                 drill["requests"],
@@ -238,14 +263,19 @@ def killswitch_section(path: Path, result: dict[str, Any]) -> str:
             f"{c['sustainable_per_s']:g} answers/s at most); the load is one request every "
             f"**{c['interval_s']:g} s** (open loop, about {c['utilisation_estimate']:.0%} of "
             f"the model's time), running without a break through {p['drills']} baseline and "
-            f"{p['drills']} drill windows of at least {p['window_s']:g} s, alternating. "
+            f"{p['drills']} drill windows of at least {p['window_s']:g} s, alternating. About "
             f"{p['lead_s']:g} s into a drill window `POST /api/admin/guardian/drill "
-            f'{{"action": "killswitch"}}` kills the model worker; {p["lead_s"]:g} s into a '
-            f"baseline window nothing happens but the same probe is sent. Back to normal = "
+            f'{{"action": "killswitch"}}` kills the model worker; at the same point of a '
+            f"baseline window nothing happens but the same probe is sent. The moment falls at "
+            f"a different phase of the load's cycle each time ((i + 0.5) / {p['drills']} of "
+            f"the interval after a scheduled send), so some drills catch a request "
+            f"mid-answer and others fall between requests. Back to normal = "
             f"`GET /ready` says the model is `healthy` (polled every {p['poll_s']:g} s) and "
-            f"then a probe chat request gets a model answer (not the offline one), timed "
-            f"from the drill to the probe's `done` event; the new worker's pid is checked on "
-            f"/proc. A request counts in the window it was sent in: failed = non-200 or an "
+            f"/proc shows a new model worker process (right after the drill /ready can still "
+            f"report the old worker healthy, until the kill takes effect on a worker thread), "
+            f"then a probe chat request gets a model answer (not the offline one), timed from "
+            f"the drill to the probe's `done` event. A request counts in the window it was "
+            f"sent in: failed = non-200 or an "
             f"SSE `error` event; offline = 200 with Alice's offline message instead of a "
             f"model answer.",
             "Per drill (times in s from the drill; 'disrupted until' = the last request "
@@ -254,7 +284,9 @@ def killswitch_section(path: Path, result: dict[str, Any]) -> str:
             _table(
                 [
                     "drill",
-                    "/ready healthy",
+                    "at load phase",
+                    "in flight at the drill → outcome",
+                    "/ready healthy + new worker (first /ready state; polls healthy before)",
                     "back to normal",
                     "worker replaced",
                     "requests",

@@ -43,9 +43,10 @@ __all__ = ["QUESTIONS", "Question", "TtftParams", "run_ttft"]
 
 TARGETS = {"added_p50_ms": 5.0, "added_p99_ms": 10.0, "tokens_per_s_ratio": 0.95}
 # The questions repeat every round at temperature 0, which Alice's response cache answers
-# from memory; the benchmark measures the model path, so the cache is off. ``--alice-env``
-# overrides this.
-ALICE_DEFAULT_ENV: tuple[str, ...] = ("ALICE_CACHE=off",)
+# from memory; the benchmark measures the model path, so the cache is off. The Guardian's
+# sampling is off too: the benchmark keeps both cores busy, which must not brown Alice out
+# (a smaller tier, capped answers) mid-run. ``--alice-env`` overrides these.
+ALICE_DEFAULT_ENV: tuple[str, ...] = ("ALICE_CACHE=off", "ALICE_GUARDIAN_ENABLED=false")
 
 
 @dataclass(frozen=True)
