@@ -141,7 +141,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     cache = build_cache(settings)
     service = ChatService(
         router=router,
-        sessions=database.sessions,
+        database=database,
         config=chat_config(settings),
         guardian=guardian,
         cache=cache,
@@ -158,7 +158,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
             version=__version__,
             backends=list(router.backends),
             models=list(router.models),
-            database=database.engine.dialect.name,
+            database=database.dialect,
         )
         try:
             yield

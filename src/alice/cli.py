@@ -177,9 +177,7 @@ def _chat_local(
         try:
             await run_migrations(database)
             await router.start()
-            service = ChatService(
-                router=router, sessions=database.sessions, config=chat_config(settings)
-            )
+            service = ChatService(router=router, database=database, config=chat_config(settings))
             request = TurnRequest(
                 text=text,
                 conversation_id=conversation,

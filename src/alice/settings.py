@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     retry_backoff_max_s: float = Field(2.0, ge=0, le=600)
     backend_concurrency: int = Field(3, ge=1, le=10000)
     backend_queue: int = Field(16, ge=0, le=100000)
+    backend_queue_max_wait: float = Field(
+        0.25,
+        ge=0,
+        le=1000,
+        description="Longest predicted queue wait, as a share of the mean model call.",
+    )
     overload_retry_after_s: int = Field(2, ge=1, le=3600)
     breaker_failure_rate: float = Field(0.5, gt=0, le=1)
     breaker_min_requests: int = Field(4, ge=1, le=10000)
@@ -248,9 +254,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        """The async SQLAlchemy URL for the configured database."""
+        """The SQLAlchemy URL for the configured database, with the driver Alice uses."""
         url = self.database_url or f"sqlite:///{self.resolved_data_dir / 'alice.db'}"
-        return _async_driver(url)
+        return _driver(url)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -258,11 +264,11 @@ class Settings(BaseSettings):
         return (self.model, *(m for m in self.extra_models if m != self.model))
 
 
-def _async_driver(url: str) -> str:
-    """Map plain database URLs onto the async drivers Alice uses."""
+def _driver(url: str) -> str:
+    """Map database URLs onto the drivers Alice uses: stdlib sqlite3, asyncpg."""
     scheme, sep, rest = url.partition("://")
-    if scheme in ("sqlite", "sqlite+pysqlite"):
-        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        return f"sqlite://{rest}"
     if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
         return f"postgresql+asyncpg://{rest}"
     return f"{scheme}{sep}{rest}"

@@ -17,7 +17,7 @@ def test_defaults_are_valid_and_local(tmp_path: Path) -> None:
     assert settings.host == "127.0.0.1"
     assert settings.port == 8000
     assert settings.provider == "llamacpp"
-    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path}/alice.db"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path}/alice.db"
 
 
 @pytest.mark.parametrize(
@@ -26,10 +26,11 @@ def test_defaults_are_valid_and_local(tmp_path: Path) -> None:
         ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
         ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
         ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
-        ("sqlite:////tmp/a.db", "sqlite+aiosqlite:////tmp/a.db"),
+        ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db"),
+        ("sqlite+aiosqlite:////tmp/a.db", "sqlite:////tmp/a.db"),
     ],
 )
-def test_database_urls_map_to_async_drivers(url: str, expected: str) -> None:
+def test_database_urls_map_to_the_drivers_alice_uses(url: str, expected: str) -> None:
     assert Settings(_env_file=None, database_url=url).resolved_database_url == expected  # type: ignore[call-arg]
 
 

@@ -1,7 +1,9 @@
 """The conversation service: the one path every channel (HTTP, OpenAI API, CLI) uses.
 
-A turn is: validate → commit the user's message → stream the model's answer → commit the
-answer → report ids and usage. The answer is committed before the final event is
+A turn is: validate → read the stored history → look the request up in the response
+cache → commit the user's message → stream the model's answer → commit the answer →
+report ids and usage. A cache hit commits the user's message and the answer in one
+transaction before anything is sent. The answer is committed before the final event is
 yielded, so a client that saw the final event has an answer on disk. A turn that fails
 or is abandoned mid-answer still stores what was produced, marked ``error`` or
 ``cancelled``, and never becomes context for later turns.
@@ -12,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alice.cache import CachedAnswer, ResponseCache, cache_key
 from alice.errors import (
@@ -31,6 +33,7 @@ from alice.llm.providers.offline import OFFLINE_MODEL
 from alice.llm.router.admission import Priority
 from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
+from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT
 from alice.store.repository import AnswerRecord, ConversationRepository, MessageRecord
 
@@ -142,13 +145,13 @@ class ChatService:
         self,
         *,
         router: ModelRouter,
-        sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         config: ChatConfig,
         guardian: ModeSource | None = None,
         cache: ResponseCache | None = None,
     ) -> None:
         self._router = router
-        self._sessions = sessions
+        self._database = database
         self._config = config
         self._guardian = guardian
         self._cache = cache
@@ -168,7 +171,7 @@ class ChatService:
 
     def repository(self, tenant_id: str = DEFAULT_TENANT) -> ConversationRepository:
         """The conversation store of one tenant."""
-        return ConversationRepository(self._sessions, tenant_id=tenant_id)
+        return ConversationRepository(self._database, tenant_id=tenant_id)
 
     def _model(self, requested: str | None) -> str:
         models = self._router.models
@@ -238,13 +241,11 @@ class ChatService:
         if effects.history_cap is not None:
             history_limit = min(history_limit, effects.history_cap)
         repo = self.repository(tenant_id)
-        turn = await repo.begin_turn(
-            request.conversation_id, request.text, history_limit=history_limit
-        )
-        yield TurnStarted(turn.conversation_id, turn.message_id, model)
-
+        history: tuple[MessageRecord, ...] = ()
+        if request.conversation_id is not None and history_limit > 0:
+            history = await repo.history(request.conversation_id, limit=history_limit)
         completion = CompletionRequest(
-            messages=self._dialogue(request, turn.history, effects.history_cap),
+            messages=self._dialogue(request, history, effects.history_cap),
             model=model,
             max_tokens=max_tokens,
             temperature=(
@@ -256,6 +257,86 @@ class ChatService:
             stop=request.stop,
             seed=request.seed,
         )
+        source = _AnswerSource(self, completion, tier=effects.tier, priority=request.priority)
+        try:
+            hit = await source.lookup()
+            if hit is not None:
+                cached = self._cached_turn(repo, request, model, hit, started_at)
+                async with aclosing(cached):
+                    async for event in cached:
+                        yield event
+                return
+            turn = await repo.begin_turn(request.conversation_id, request.text)
+            yield TurnStarted(turn.conversation_id, turn.message_id, model)
+            # aclosing: a client that leaves closes this generator, and the model
+            # turn must then store its partial answer at once, not when collected.
+            answer = self._model_turn(repo, turn.conversation_id, source, started_at)
+            async with aclosing(answer):
+                async for event in answer:
+                    yield event
+        finally:
+            source.close()
+
+    async def _cached_turn(
+        self,
+        repo: ConversationRepository,
+        request: TurnRequest,
+        model: str,
+        hit: CachedAnswer,
+        started_at: float,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Commit the question and the cached answer together, then send them."""
+        usage = hit.usage
+        latency_ms = _ms_since(started_at)
+        turn = await repo.begin_turn(
+            request.conversation_id,
+            request.text,
+            answer=AnswerRecord(
+                content=hit.text,
+                model=hit.model,
+                status="complete",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_ms=latency_ms,
+                first_token_ms=latency_ms,
+            ),
+        )
+        stored = turn.answer
+        assert stored is not None  # begin_turn stores the answer it was given  # noqa: S101
+        yield TurnStarted(turn.conversation_id, turn.message_id, model)
+        yield TurnDelta(hit.text)
+        self._log_turn(
+            turn.conversation_id,
+            stored.id,
+            hit.model,
+            usage,
+            latency_ms,
+            latency_ms,
+            finish=hit.finish_reason,
+            cached=True,
+        )
+        yield TurnFinished(
+            conversation_id=turn.conversation_id,
+            message_id=stored.id,
+            model=hit.model,
+            text=hit.text,
+            finish_reason=hit.finish_reason,  # type: ignore[arg-type]
+            usage=usage,
+            latency_ms=latency_ms,
+            first_token_ms=latency_ms,
+            offline=False,
+            cached=True,
+        )
+
+    async def _model_turn(
+        self,
+        repo: ConversationRepository,
+        conversation_id: str,
+        source: _AnswerSource,
+        started_at: float,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Stream the model's answer; commit it (or what there was of it)."""
+        model = source.request.model
         pieces: list[str] = []
         first_token_ms: int | None = None
         usage = Usage()
@@ -264,7 +345,6 @@ class ChatService:
         status = "cancelled"
         error_code: str | None = None
         model_started = time.perf_counter()
-        source = _AnswerSource(self, completion, tier=effects.tier, priority=request.priority)
         try:
             async for chunk in source.chunks():
                 if chunk.text:
@@ -288,14 +368,12 @@ class ChatService:
                 # Keep what the client already saw; shielded so that a cancelled
                 # request (client gone) still records its partial answer.
                 await asyncio.shield(
-                    self._store_partial(
-                        repo, turn.conversation_id, model, pieces, status, error_code
-                    )
+                    self._store_partial(repo, conversation_id, model, pieces, status, error_code)
                 )
         latency_ms = _ms_since(started_at)
         stored = await repo.add_answer(
+            conversation_id,
             AnswerRecord(
-                conversation_id=turn.conversation_id,
                 content="".join(pieces),
                 model=served_by,
                 status="complete",
@@ -303,23 +381,20 @@ class ChatService:
                 completion_tokens=usage.completion_tokens,
                 latency_ms=latency_ms,
                 first_token_ms=first_token_ms,
-            )
+            ),
         )
-        log.info(
-            "chat.turn",
-            cached=source.cached,
-            mode=self._guardian.mode if self._guardian is not None else "ok",
-            conversation_id=turn.conversation_id,
-            message_id=stored.id,
-            model=served_by,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            first_token_ms=first_token_ms,
-            latency_ms=latency_ms,
-            finish_reason=finish,
+        self._log_turn(
+            conversation_id,
+            stored.id,
+            served_by,
+            usage,
+            latency_ms,
+            first_token_ms,
+            finish=finish,
+            cached=False,
         )
         yield TurnFinished(
-            conversation_id=turn.conversation_id,
+            conversation_id=conversation_id,
             message_id=stored.id,
             model=served_by,
             text=stored.content,
@@ -328,7 +403,33 @@ class ChatService:
             latency_ms=latency_ms,
             first_token_ms=first_token_ms,
             offline=served_by == OFFLINE_MODEL,
-            cached=source.cached,
+            cached=False,
+        )
+
+    def _log_turn(
+        self,
+        conversation_id: str,
+        message_id: str,
+        model: str,
+        usage: Usage,
+        latency_ms: int,
+        first_token_ms: int | None,
+        *,
+        finish: str,
+        cached: bool,
+    ) -> None:
+        log.info(
+            "chat.turn",
+            cached=cached,
+            mode=self._guardian.mode if self._guardian is not None else "ok",
+            conversation_id=conversation_id,
+            message_id=message_id,
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            first_token_ms=first_token_ms,
+            latency_ms=latency_ms,
+            finish_reason=finish,
         )
 
     async def complete(
@@ -354,8 +455,8 @@ class ChatService:
     ) -> None:
         try:
             await repo.add_answer(
+                conversation_id,
                 AnswerRecord(
-                    conversation_id=conversation_id,
                     content="".join(pieces),
                     model=model,
                     status=status,
@@ -364,7 +465,7 @@ class ChatService:
                     latency_ms=0,
                     first_token_ms=None,
                     error_code=error_code,
-                )
+                ),
             )
         except AliceError as exc:
             # The turn already failed; losing the partial record is logged, not raised
@@ -390,67 +491,69 @@ class ModeSource(Protocol):
 class _AnswerSource:
     """Where a turn's answer comes from.
 
-    From the cache, from an identical request in flight, or from the router (caching
-    deterministic answers on the way).
+    `lookup` finds it in the cache or waits for an identical request in flight; on a
+    miss this request becomes the one in flight, and `chunks` asks the router, caching
+    a deterministic answer on the way. `close` (always called) releases waiters.
     """
 
     def __init__(
         self, service: ChatService, request: CompletionRequest, *, tier: str, priority: int
     ) -> None:
         self._service = service
-        self._request = request
+        self.request = request
         self._tier = tier
         self._priority = priority
-        self.cached = False
+        self._key: str | None = None
+        self._flight: asyncio.Future[CachedAnswer | None] | None = None
+        self._answer: CachedAnswer | None = None
 
-    async def chunks(self) -> AsyncIterator[Chunk]:
+    async def lookup(self) -> CachedAnswer | None:
+        """The cached (or just computed) answer, or None: then this request computes it."""
         service = self._service
         cache = service._cache
-        key = cache_key(self._request) if cache is not None else None
+        key = cache_key(self.request) if cache is not None else None
         if cache is None or key is None:
-            async for chunk in service._router.stream(
-                self._request, tier=self._tier, priority=self._priority
-            ):
-                yield chunk
-            return
+            return None
         hit = await cache.get(key)
         if hit is None and key in service._flights:
             hit = await asyncio.shield(service._flights[key])
         if hit is not None:
-            self.cached = True
-            yield Chunk(text=hit.text)
-            yield Chunk(
-                finish_reason=hit.finish_reason,  # type: ignore[arg-type]
-                usage=hit.usage,
-                model=hit.model,
-            )
-            return
-        flight: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
-        service._flights[key] = flight
+            return hit
+        if key not in service._flights:  # another miss may have started one meanwhile
+            self._key = key
+            self._flight = asyncio.get_running_loop().create_future()
+            service._flights[key] = self._flight
+        return None
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        """The router's answer, cached when this request is the one in flight."""
         pieces: list[str] = []
-        answer: CachedAnswer | None = None
-        try:
-            async for chunk in service._router.stream(
-                self._request, tier=self._tier, priority=self._priority
-            ):
+        async for chunk in self._service._router.stream(
+            self.request, tier=self._tier, priority=self._priority
+        ):
+            if self._key is not None:
                 pieces.append(chunk.text)
                 if chunk.finish_reason is not None and chunk.model != OFFLINE_MODEL:
                     usage = chunk.usage or Usage()
-                    answer = CachedAnswer(
+                    self._answer = CachedAnswer(
                         text="".join(pieces),
-                        model=chunk.model or self._request.model,
+                        model=chunk.model or self.request.model,
                         finish_reason=chunk.finish_reason,
                         prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens,
                         created_at=time.time(),
                     )
-                yield chunk
-            if answer is not None:
-                await cache.set(key, answer)
-        finally:
-            # Waiters get the answer, or None (they then ask the model themselves).
-            flight.set_result(answer)
-            service._flights.pop(key, None)
+            yield chunk
+        cache = self._service._cache
+        if self._key is not None and self._answer is not None and cache is not None:
+            await cache.set(self._key, self._answer)
+
+    def close(self) -> None:
+        """Hand waiters the answer, or None (they then ask the model themselves)."""
+        if self._flight is not None and not self._flight.done():
+            self._flight.set_result(self._answer)
+        if self._key is not None and self._service._flights.get(self._key) is self._flight:
+            del self._service._flights[self._key]
 
 
 def _ms_since(start: float) -> int:

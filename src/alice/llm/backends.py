@@ -103,6 +103,7 @@ def router_config(settings: Settings) -> RouterConfig:
         ),
         concurrency=settings.backend_concurrency,
         max_queue=settings.backend_queue,
+        max_wait_share=settings.backend_queue_max_wait,
         retry_after_s=settings.overload_retry_after_s,
         breaker=BreakerConfig(
             failure_rate=settings.breaker_failure_rate,

@@ -65,8 +65,7 @@ def _revision(connection: Connection) -> str | None:
 
 async def current_revision(database: Database) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    async with database.engine.connect() as conn:
-        return await conn.run_sync(_revision)
+    return await database.run_outside_transaction(_revision)
 
 
 async def migrate(database: Database) -> str:
@@ -77,14 +76,12 @@ async def migrate(database: Database) -> str:
         if lock is not None:
             await asyncio.to_thread(lock.acquire, timeout=_LOCK_TIMEOUT_S)
         try:
-            async with database.engine.begin() as conn:
-                await conn.run_sync(_upgrade)
+            await database.run(_upgrade)
         finally:
             if lock is not None:
                 lock.release()
     else:
-        async with database.engine.connect() as conn:
-            await conn.run_sync(_upgrade_locked_pg)
+        await database.run_outside_transaction(_upgrade_locked_pg)
     revision = await current_revision(database)
     if revision != head_revision():
         raise RuntimeError(f"database at revision {revision}, expected {head_revision()}")

@@ -1,23 +1,29 @@
 """Tenant-scoped access to conversations and messages.
 
 Every query filters on the repository's tenant, so a route cannot forget to. Methods
-return frozen records, not ORM objects, so nothing lazy-loads outside a session.
+return frozen records, not ORM objects, so nothing lazy-loads outside a transaction.
 Database failures surface as `StorageError`.
+
+The statements are SQLAlchemy Core, built once at import and run with parameters, each
+unit of work a synchronous function handed to `Database.run`: a chat turn runs these
+before and after every model call, and the ORM's unit of work (and rebuilding statements
+per call) was a measurable share of the latency Alice adds.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alice.errors import ConversationNotFoundError, StorageError
+from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT, Conversation, Message, utcnow
 
 __all__ = [
@@ -28,6 +34,8 @@ __all__ = [
     "TurnStart",
     "new_id",
 ]
+
+T = TypeVar("T")
 
 _TITLE_CHARS = 80
 
@@ -55,25 +63,6 @@ class MessageRecord:
     created_at: datetime
     completed_at: datetime | None
 
-    @classmethod
-    def of(cls, row: Message) -> MessageRecord:
-        """Copy an ORM row."""
-        return cls(
-            id=row.id,
-            conversation_id=row.conversation_id,
-            role=row.role,
-            content=row.content,
-            status=row.status,
-            model=row.model,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            latency_ms=row.latency_ms,
-            first_token_ms=row.first_token_ms,
-            error_code=row.error_code,
-            created_at=row.created_at,
-            completed_at=row.completed_at,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ConversationRecord:
@@ -88,20 +77,9 @@ class ConversationRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class TurnStart:
-    """What `ConversationRepository.begin_turn` committed and read."""
-
-    conversation_id: str
-    message_id: str
-    history: tuple[MessageRecord, ...]
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
 class AnswerRecord:
     """An assistant answer to store."""
 
-    conversation_id: str
     content: str
     model: str
     status: str
@@ -112,133 +90,176 @@ class AnswerRecord:
     error_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What `ConversationRepository.begin_turn` committed."""
+
+    conversation_id: str
+    message_id: str
+    created: bool
+    answer: MessageRecord | None = None
+
+
+_conversations: Table = Conversation.__table__  # type: ignore[assignment]
+_messages: Table = Message.__table__  # type: ignore[assignment]
+_MESSAGE_COLUMNS = tuple(_messages.c[name] for name in MessageRecord.__slots__)
+
+_INSERT_CONVERSATION = insert(_conversations)
+_INSERT_MESSAGE = insert(_messages)
+_TOUCH_CONVERSATION = (
+    update(_conversations)
+    .where(
+        _conversations.c.id == bindparam("conversation"),
+        _conversations.c.tenant_id == bindparam("tenant"),
+    )
+    .values(updated_at=bindparam("now"))
+)
+_CONVERSATION = select(_conversations).where(
+    _conversations.c.id == bindparam("conversation"),
+    _conversations.c.tenant_id == bindparam("tenant"),
+)
+_HISTORY = (
+    select(*_MESSAGE_COLUMNS)
+    .where(
+        _messages.c.conversation_id == bindparam("conversation"),
+        _messages.c.tenant_id == bindparam("tenant"),
+        _messages.c.status == "complete",
+    )
+    .order_by(_messages.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+_ALL_MESSAGES = (
+    select(*_MESSAGE_COLUMNS)
+    .where(
+        _messages.c.conversation_id == bindparam("conversation"),
+        _messages.c.tenant_id == bindparam("tenant"),
+    )
+    .order_by(_messages.c.seq)
+)
+_DELETE_MESSAGES = delete(_messages).where(
+    _messages.c.conversation_id == bindparam("conversation"),
+    _messages.c.tenant_id == bindparam("tenant"),
+)
+_DELETE_CONVERSATION = delete(_conversations).where(
+    _conversations.c.id == bindparam("conversation"),
+    _conversations.c.tenant_id == bindparam("tenant"),
+)
+_LIST = (
+    select(
+        _conversations,
+        select(func.count(_messages.c.seq))
+        .where(
+            _messages.c.conversation_id == _conversations.c.id,
+            _messages.c.tenant_id == _conversations.c.tenant_id,
+        )
+        .scalar_subquery()
+        .label("message_count"),
+    )
+    .where(_conversations.c.tenant_id == bindparam("tenant"))
+    .order_by(_conversations.c.updated_at.desc(), _conversations.c.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
+
 class ConversationRepository:
     """Conversations and messages of one tenant."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, tenant_id: str = DEFAULT_TENANT
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database, *, tenant_id: str = DEFAULT_TENANT) -> None:
+        self._database = database
         self.tenant_id = tenant_id
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def _run(self, work: Callable[[Connection], T]) -> T:
         try:
-            async with self._sessions() as session, session.begin():
-                yield session
+            return await self._database.run(work)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             # OSError: drivers raise connection failures (refused, reset) unwrapped.
             raise StorageError() from exc
 
-    async def _require(self, session: AsyncSession, conversation_id: str) -> Conversation:
-        row = await session.scalar(
-            select(Conversation).where(
-                Conversation.id == conversation_id, Conversation.tenant_id == self.tenant_id
-            )
-        )
-        if row is None:
-            raise ConversationNotFoundError(field="conversation_id")
-        return row
+    async def history(self, conversation_id: str, *, limit: int) -> tuple[MessageRecord, ...]:
+        """Up to ``limit`` newest complete messages of a conversation, oldest first.
+
+        Raises:
+            ConversationNotFoundError: ``conversation_id`` is not this tenant's.
+            StorageError: the database failed.
+        """
+        keys = {"conversation": conversation_id, "tenant": self.tenant_id}
+
+        def work(conn: Connection) -> tuple[MessageRecord, ...]:
+            if conn.execute(_CONVERSATION, keys).first() is None:
+                raise ConversationNotFoundError(field="conversation_id")
+            if limit <= 0:
+                return ()
+            rows = conn.execute(_HISTORY, {**keys, "limit": limit}).all()
+            return tuple(MessageRecord(*row) for row in reversed(rows))
+
+        return await self._run(work)
 
     async def begin_turn(
-        self, conversation_id: str | None, text: str, *, history_limit: int
+        self, conversation_id: str | None, text: str, *, answer: AnswerRecord | None = None
     ) -> TurnStart:
-        """Commit the user's message (creating the conversation if needed).
+        """Commit the user's message, creating the conversation when ``None``.
 
-        Returns the ids and up to ``history_limit`` earlier messages, oldest first, read
-        in the same transaction.
+        With ``answer`` (known before the turn starts, e.g. from the response cache) the
+        answer is committed in the same transaction.
 
         Raises:
             ConversationNotFoundError: ``conversation_id`` is not this tenant's.
             StorageError: the database failed; nothing was stored.
         """
         now = utcnow()
-        message_id = new_id()
-        history: tuple[MessageRecord, ...] = ()
-        async with self._transaction() as session:
-            # Core statements, not the ORM unit of work: this runs before every model
-            # call, and the ORM's bookkeeping was a measurable share of the latency.
-            if conversation_id is None:
-                conversation_id = new_id()
-                created = True
-                await session.execute(
-                    insert(Conversation).values(
-                        id=conversation_id,
-                        tenant_id=self.tenant_id,
-                        title=_title(text),
-                        created_at=now,
-                        updated_at=now,
-                    )
+        created = conversation_id is None
+        conversation = new_id() if conversation_id is None else conversation_id
+        message = _message_row(self.tenant_id, conversation, "user", text, now)
+        answer_row = (
+            _answer_row(self.tenant_id, conversation, answer, now) if answer is not None else None
+        )
+
+        def work(conn: Connection) -> None:
+            if created:
+                conn.execute(
+                    _INSERT_CONVERSATION,
+                    {
+                        "id": conversation,
+                        "tenant_id": self.tenant_id,
+                        "title": _title(text),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
             else:
-                created = False
-                touched = await session.execute(
-                    update(Conversation)
-                    .where(
-                        Conversation.id == conversation_id,
-                        Conversation.tenant_id == self.tenant_id,
-                    )
-                    .values(updated_at=now)
+                touched = conn.execute(
+                    _TOUCH_CONVERSATION,
+                    {"conversation": conversation, "tenant": self.tenant_id, "now": now},
                 )
-                if touched.rowcount != 1:  # type: ignore[attr-defined]
+                if touched.rowcount != 1:
                     raise ConversationNotFoundError(field="conversation_id")
-                if history_limit > 0:
-                    rows = await session.scalars(
-                        select(Message)
-                        .where(
-                            Message.conversation_id == conversation_id,
-                            Message.tenant_id == self.tenant_id,
-                            Message.status == "complete",
-                        )
-                        .order_by(Message.seq.desc())
-                        .limit(history_limit)
-                    )
-                    history = tuple(MessageRecord.of(r) for r in reversed(rows.all()))
-            await session.execute(
-                insert(Message).values(
-                    id=message_id,
-                    conversation_id=conversation_id,
-                    tenant_id=self.tenant_id,
-                    role="user",
-                    content=text,
-                    status="complete",
-                    created_at=now,
-                    completed_at=now,
-                )
-            )
-        return TurnStart(conversation_id, message_id, history, created)
+            conn.execute(_INSERT_MESSAGE, message)
+            if answer_row is not None:
+                conn.execute(_INSERT_MESSAGE, answer_row)
 
-    async def add_answer(self, answer: AnswerRecord) -> MessageRecord:
+        await self._run(work)
+        return TurnStart(
+            conversation_id=conversation,
+            message_id=message["id"],
+            created=created,
+            answer=_record(answer_row) if answer_row is not None else None,
+        )
+
+    async def add_answer(self, conversation_id: str, answer: AnswerRecord) -> MessageRecord:
         """Commit an assistant answer and return it as stored."""
         now = utcnow()
-        record = MessageRecord(
-            id=new_id(),
-            conversation_id=answer.conversation_id,
-            role="assistant",
-            content=answer.content,
-            status=answer.status,
-            model=answer.model,
-            prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens,
-            latency_ms=answer.latency_ms,
-            first_token_ms=answer.first_token_ms,
-            error_code=answer.error_code,
-            created_at=now,
-            completed_at=now,
-        )
-        async with self._transaction() as session:
-            await session.execute(
-                insert(Message).values(tenant_id=self.tenant_id, **_fields(record))
+        row = _answer_row(self.tenant_id, conversation_id, answer, now)
+
+        def work(conn: Connection) -> None:
+            conn.execute(_INSERT_MESSAGE, row)
+            conn.execute(
+                _TOUCH_CONVERSATION,
+                {"conversation": conversation_id, "tenant": self.tenant_id, "now": now},
             )
-            await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == answer.conversation_id,
-                    Conversation.tenant_id == self.tenant_id,
-                )
-                .values(updated_at=now)
-            )
-        return record
+
+        await self._run(work)
+        return _record(row)
 
     async def get(self, conversation_id: str) -> ConversationRecord:
         """One conversation with all its messages.
@@ -246,17 +267,13 @@ class ConversationRepository:
         Raises:
             ConversationNotFoundError: no such conversation for this tenant.
         """
-        async with self._transaction() as session:
-            conversation = await self._require(session, conversation_id)
-            rows = await session.scalars(
-                select(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.tenant_id == self.tenant_id,
-                )
-                .order_by(Message.seq)
-            )
-            messages = tuple(MessageRecord.of(r) for r in rows)
+        keys = {"conversation": conversation_id, "tenant": self.tenant_id}
+
+        def work(conn: Connection) -> ConversationRecord:
+            conversation = conn.execute(_CONVERSATION, keys).first()
+            if conversation is None:
+                raise ConversationNotFoundError(field="conversation_id")
+            messages = tuple(MessageRecord(*row) for row in conn.execute(_ALL_MESSAGES, keys))
             return ConversationRecord(
                 id=conversation.id,
                 title=conversation.title,
@@ -266,34 +283,25 @@ class ConversationRepository:
                 messages=messages,
             )
 
+        return await self._run(work)
+
     async def list(self, *, limit: int = 50, offset: int = 0) -> Sequence[ConversationRecord]:
         """This tenant's conversations, most recently active first."""
-        counts = (
-            select(Message.conversation_id, func.count(Message.seq).label("n"))
-            .where(Message.tenant_id == self.tenant_id)
-            .group_by(Message.conversation_id)
-            .subquery()
-        )
-        query = (
-            select(Conversation, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.conversation_id == Conversation.id)
-            .where(Conversation.tenant_id == self.tenant_id)
-            .order_by(Conversation.updated_at.desc(), Conversation.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        async with self._transaction() as session:
-            result = await session.execute(query)
+        params = {"tenant": self.tenant_id, "limit": limit, "offset": offset}
+
+        def work(conn: Connection) -> list[ConversationRecord]:
             return [
                 ConversationRecord(
-                    id=c.id,
-                    title=c.title,
-                    created_at=c.created_at,
-                    updated_at=c.updated_at,
-                    message_count=int(n),
+                    id=row.id,
+                    title=row.title,
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
+                    message_count=int(row.message_count),
                 )
-                for c, n in result
+                for row in conn.execute(_LIST, params)
             ]
+
+        return await self._run(work)
 
     async def delete(self, conversation_id: str) -> None:
         """Delete a conversation and its messages.
@@ -301,24 +309,57 @@ class ConversationRepository:
         Raises:
             ConversationNotFoundError: no such conversation for this tenant.
         """
-        async with self._transaction() as session:
-            await self._require(session, conversation_id)
-            # Explicit, so it holds even where the database ignores ON DELETE CASCADE.
-            await session.execute(
-                delete(Message).where(
-                    Message.conversation_id == conversation_id,
-                    Message.tenant_id == self.tenant_id,
-                )
-            )
-            await session.execute(
-                delete(Conversation).where(
-                    Conversation.id == conversation_id, Conversation.tenant_id == self.tenant_id
-                )
-            )
+        keys = {"conversation": conversation_id, "tenant": self.tenant_id}
+
+        def work(conn: Connection) -> None:
+            # Messages explicitly, so it holds even where ON DELETE CASCADE is ignored.
+            conn.execute(_DELETE_MESSAGES, keys)
+            if conn.execute(_DELETE_CONVERSATION, keys).rowcount != 1:
+                raise ConversationNotFoundError(field="conversation_id")
+
+        await self._run(work)
 
 
-def _fields(record: MessageRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in MessageRecord.__slots__}
+def _message_row(
+    tenant_id: str, conversation_id: str, role: str, content: str, now: datetime
+) -> dict[str, Any]:
+    # Every column, always: one compiled INSERT serves every message.
+    return {
+        "id": new_id(),
+        "conversation_id": conversation_id,
+        "tenant_id": tenant_id,
+        "role": role,
+        "content": content,
+        "status": "complete",
+        "model": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "latency_ms": None,
+        "first_token_ms": None,
+        "error_code": None,
+        "created_at": now,
+        "completed_at": now,
+    }
+
+
+def _answer_row(
+    tenant_id: str, conversation_id: str, answer: AnswerRecord, now: datetime
+) -> dict[str, Any]:
+    row = _message_row(tenant_id, conversation_id, "assistant", answer.content, now)
+    row.update(
+        status=answer.status,
+        model=answer.model,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        latency_ms=answer.latency_ms,
+        first_token_ms=answer.first_token_ms,
+        error_code=answer.error_code,
+    )
+    return row
+
+
+def _record(row: dict[str, Any]) -> MessageRecord:
+    return MessageRecord(**{name: row[name] for name in MessageRecord.__slots__})
 
 
 def _title(text: str) -> str:

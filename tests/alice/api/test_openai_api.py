@@ -49,7 +49,9 @@ def test_completion_streaming_with_usage(client: openai.OpenAI) -> None:
         model="gemma-3-270m",
         messages=[
             {"role": "system", "content": "Du är Alice, en hjälpsam AI-assistent."},
-            {"role": "user", "content": QUESTION},
+            # This wording: with this system prompt the model answers "Stockholm" on
+            # every llama.cpp build tried (see tests/alice/llm/test_llamacpp.py).
+            {"role": "user", "content": "Vilken stad är Sveriges huvudstad?"},
         ],
         temperature=0,
         stream=True,

@@ -24,7 +24,7 @@ async def service(
     database = Database(database_config(settings))
     await migrate(database)
     router = build_router(settings, provider=llm)
-    yield ChatService(router=router, sessions=database.sessions, config=chat_config(settings))
+    yield ChatService(router=router, database=database, config=chat_config(settings))
     await database.aclose()
 
 

@@ -13,6 +13,10 @@ from alice.llm.providers.llamacpp import LlamaCppConfig, LlamaCppProvider
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest
 
 SYSTEM = ChatMessage("system", "Du är Alice, en hjälpsam AI-assistent.")
+# With this short system prompt the 270M model answers this wording with "Stockholm" on
+# every llama.cpp build tried; "Vad är huvudstaden i Sverige?" flips between builds
+# (AVX2 vs AVX-512 kernels round differently and greedy decoding amplifies it).
+CAPITAL_QUESTION = "Vilken stad är Sveriges huvudstad?"
 
 
 def _request(text: str, **kwargs: object) -> CompletionRequest:
@@ -31,7 +35,7 @@ async def _collect(provider: LlamaCppProvider, request: CompletionRequest) -> li
 
 
 async def test_answers_the_capital_of_sweden(llm: LlamaCppProvider) -> None:
-    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    chunks = await _collect(llm, _request(CAPITAL_QUESTION))
     text = "".join(c.text for c in chunks)
     assert "Stockholm" in text
     final = chunks[-1]
@@ -63,7 +67,7 @@ async def test_closing_the_stream_stops_generation_and_the_model_stays_usable(
     first = await anext(stream)  # type: ignore[call-overload]
     assert first.text
     await stream.aclose()  # type: ignore[attr-defined]
-    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    chunks = await _collect(llm, _request(CAPITAL_QUESTION))
     assert "Stockholm" in "".join(c.text for c in chunks)
 
 
@@ -86,7 +90,7 @@ async def test_old_history_is_dropped_to_fit_the_context(small_context: LlamaCpp
             ChatMessage("assistant", "Ok."),
         ]
     request = CompletionRequest(
-        messages=(SYSTEM, *history, ChatMessage("user", "Vad är huvudstaden i Sverige?")),
+        messages=(SYSTEM, *history, ChatMessage("user", CAPITAL_QUESTION)),
         model="gemma-3-270m",
         max_tokens=16,
         temperature=0.0,
@@ -179,7 +183,7 @@ async def test_concurrent_requests_queue_for_the_model_and_all_finish(
 ) -> None:
     import asyncio
 
-    questions = ["Vad är huvudstaden i Sverige?", "What is the capital of Germany?", "Hej!"]
+    questions = [CAPITAL_QUESTION, "What is the capital of Germany?", "Hej!"]
     results = await asyncio.gather(*(_collect(llm, _request(q)) for q in questions))
     texts = ["".join(c.text for c in chunks) for chunks in results]
     assert "Stockholm" in texts[0]
@@ -212,7 +216,7 @@ async def test_the_killswitch_restarts_the_worker_and_fails_what_it_held(
     assert seconds > 0
     assert llm.worker_pid not in (None, before)
     assert (await llm.health()).state == "healthy"
-    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    chunks = await _collect(llm, _request(CAPITAL_QUESTION))
     assert "Stockholm" in "".join(c.text for c in chunks)
 
 
@@ -227,7 +231,7 @@ async def test_a_worker_that_dies_is_respawned_and_requests_wait_for_it(
     assert before is not None
     os.kill(before, signal.SIGKILL)
     # The next request waits for the respawned worker instead of failing.
-    chunks = await _collect(llm, _request("Vad är huvudstaden i Sverige?"))
+    chunks = await _collect(llm, _request(CAPITAL_QUESTION))
     assert "Stockholm" in "".join(c.text for c in chunks)
     assert llm.worker_pid not in (None, before)
     assert llm.restarts == restarts + 1

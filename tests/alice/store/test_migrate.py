@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import Connection
 
+from alice.app import database_config
 from alice.settings import Settings
+from alice.store import Database
 from alice.store.migrate import head_revision
 
 PROCESSES = 4
@@ -39,14 +41,16 @@ def _migrate_concurrently(
 
 
 async def _assert_at_head_once(url: str) -> None:
-    engine = create_async_engine(Settings(_env_file=None, database_url=url).resolved_database_url)  # type: ignore[call-arg]
+    database = Database(database_config(Settings(_env_file=None, database_url=url)))  # type: ignore[call-arg]
+
+    def read(conn: Connection) -> tuple[list[str], set[str]]:
+        versions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        return versions, set(inspect(conn).get_table_names())
+
     try:
-        async with engine.connect() as conn:
-            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            versions = result.scalars().all()
-            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        versions, tables = await database.run(read)
     finally:
-        await engine.dispose()
+        await database.aclose()
     assert versions == [head_revision()]
     assert {"conversations", "messages", "alembic_version"} <= tables
 

@@ -57,6 +57,7 @@ class RouterConfig:
     backoff: Backoff = field(default_factory=Backoff)
     concurrency: int = 3
     max_queue: int = 16
+    max_wait_share: float | None = 0.25
     retry_after_s: int = 2
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
@@ -110,6 +111,8 @@ class ModelRouter:
                     limit=self.config.concurrency,
                     max_queue=self.config.max_queue,
                     retry_after_s=self.config.retry_after_s,
+                    max_wait_share=self.config.max_wait_share,
+                    clock=clock,
                 ),
             )
             for backend_id, provider in providers.items()
@@ -194,6 +197,8 @@ class ModelRouter:
                 "breaker_reason": backend.breaker.last_reason,
                 "in_flight": backend.admission.in_flight,
                 "queued": backend.admission.queued,
+                "mean_hold_ms": _ms(backend.admission.mean_hold_s),
+                "max_queue_wait_ms": _ms(backend.admission.max_wait_s),
             }
             for backend in self.backends.values()
         }
@@ -330,3 +335,7 @@ class ModelRouter:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)

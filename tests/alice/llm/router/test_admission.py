@@ -97,3 +97,98 @@ async def test_a_waiter_that_gives_up_does_not_leak_its_slot() -> None:
     assert admission.in_flight == 0
     async with admission.slot():
         assert admission.in_flight == 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _hold(admission: Admission, release: asyncio.Event) -> None:
+    async with admission.slot():
+        await release.wait()
+
+
+async def _learn_mean_hold(admission: Admission, clock: _Clock, seconds: float) -> None:
+    async with admission.slot():
+        clock.now += seconds
+
+
+async def test_the_mean_hold_time_is_learnt_from_finished_calls() -> None:
+    clock = _Clock()
+    admission = Admission(limit=2, max_queue=8, max_wait_share=0.5, smoothing=0.5, clock=clock)
+    assert admission.mean_hold_s is None and admission.max_wait_s is None
+    await _learn_mean_hold(admission, clock, 2.0)
+    assert admission.mean_hold_s == pytest.approx(2.0)
+    await _learn_mean_hold(admission, clock, 4.0)
+    assert admission.mean_hold_s == pytest.approx(3.0)  # 2 + 0.5 * (4 - 2)
+    assert admission.max_wait_s == pytest.approx(1.5)
+
+
+async def test_the_predicted_wait_follows_the_running_calls_and_the_line() -> None:
+    clock = _Clock()
+    admission = Admission(limit=2, max_queue=8, max_wait_share=10.0, smoothing=1.0, clock=clock)
+    await _learn_mean_hold(admission, clock, 1.0)
+    assert admission.predicted_wait_s() == 0.0  # a slot is free
+    release = asyncio.Event()
+    first = asyncio.create_task(_hold(admission, release))
+    await asyncio.sleep(0)
+    clock.now += 0.25
+    second = asyncio.create_task(_hold(admission, release))
+    await asyncio.sleep(0)
+    clock.now += 0.25
+    # Slots free at +0.5 s and +0.75 s from now.
+    assert admission.predicted_wait_s() == pytest.approx(0.5)
+    waiters = [asyncio.create_task(_hold(admission, release)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert admission.queued == 2
+    # The third in line gets the first slot's second round; a more urgent caller goes
+    # before the two waiting.
+    assert admission.predicted_wait_s() == pytest.approx(1.5)
+    assert admission.predicted_wait_s(Priority.INTERACTIVE - 1) == pytest.approx(0.5)
+    clock.now += 5.0  # every running call is overdue: it may end any moment
+    assert admission.predicted_wait_s() == pytest.approx(1.0)
+    release.set()
+    await asyncio.gather(first, second, *waiters)
+
+
+async def test_a_caller_whose_wait_would_be_too_long_is_refused_at_once() -> None:
+    clock = _Clock()
+    admission = Admission(
+        limit=1, max_queue=16, retry_after_s=2, max_wait_share=0.5, smoothing=1.0, clock=clock
+    )
+    await _learn_mean_hold(admission, clock, 1.0)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(admission, release))
+    await asyncio.sleep(0)
+    # The slot frees in 1 s: longer than half a call, so nobody queues.
+    with pytest.raises(OverloadedError) as refused:
+        async with admission.slot():
+            pass
+    assert refused.value.retry_after == 2
+    assert "1000 ms" in refused.value.message
+    clock.now += 0.6  # now it frees in 0.4 s: one caller may wait for it
+    waiter = asyncio.create_task(_hold(admission, release))
+    await asyncio.sleep(0)
+    assert admission.queued == 1
+    with pytest.raises(OverloadedError):  # the next one would wait 1.4 s
+        async with admission.slot():
+            pass
+    release.set()
+    await asyncio.gather(holder, waiter)
+    assert admission.in_flight == 0
+
+
+async def test_without_a_wait_bound_only_the_queue_length_limits() -> None:
+    clock = _Clock()
+    admission = Admission(limit=1, max_queue=3, max_wait_share=None, clock=clock)
+    await _learn_mean_hold(admission, clock, 10.0)
+    release = asyncio.Event()
+    tasks = [asyncio.create_task(_hold(admission, release)) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert (admission.in_flight, admission.queued) == (1, 3)
+    release.set()
+    await asyncio.gather(*tasks)
