@@ -11,14 +11,16 @@ schedule, fired whatever the answers, `bench.openloop`) in two kinds of phase:
 - ``overload``: 4x capacity; what exceeds the concurrency limit plus the queue is shed
   with 429 and ``Retry-After``.
 
-One Alice per queue size (``ALICE_BACKEND_QUEUE`` 16, the default, 1 and 0), all running
-for the whole benchmark, all in front of the same upstream. Each round runs the
-unloaded phase of each, then the overload phase of each, the order of the Alices
-rotating between rounds, so all see the same machine. Reported per queue size:
-the p95 latency (request sent → end of the stream) of accepted requests under overload
-over the unloaded p95 (target <= 1.5x), the share shed, and how fast a shed request is
-answered (target < 50 ms). An accepted request that has to queue waits for up to
-``queue`` slot releases before its own: that wait is the price of shedding less.
+One Alice per configuration, all running for the whole benchmark, all in front of the
+same upstream: ``default`` (the shipped settings: ``ALICE_BACKEND_QUEUE=16`` and
+``ALICE_BACKEND_QUEUE_MAX_WAIT=0.25``, a caller is queued only when its predicted wait
+is at most a quarter of a call), and for comparison the same queue bounded by length
+only, and no queue at all. Each round runs the unloaded phase of each, then the overload
+phase of each, the order of the Alices rotating between rounds, so all see the same
+machine. Reported per configuration: the p95 latency (request sent → end of the stream)
+of accepted requests under overload over the unloaded p95 (target <= 1.5x, judged on
+``default``), the share shed, the accepted requests per second (capacity kept busy?),
+and how fast a shed request is answered (target < 50 ms).
 """
 
 from __future__ import annotations
@@ -59,12 +61,41 @@ PREOPEN = 96
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One Alice configuration under test: its queue length and wait bound."""
+
+    name: str
+    queue: int
+    #: ``ALICE_BACKEND_QUEUE_MAX_WAIT``; None turns the predicted-wait bound off (1000).
+    max_wait: float | None
+
+    def env(self) -> dict[str, str]:
+        """Alice's settings for this variant."""
+        wait = "1000" if self.max_wait is None else f"{self.max_wait:g}"
+        return {"ALICE_BACKEND_QUEUE": str(self.queue), "ALICE_BACKEND_QUEUE_MAX_WAIT": wait}
+
+    def describe(self) -> str:
+        """Queue and wait bound in words."""
+        bound = "no wait bound" if self.max_wait is None else f"max wait {self.max_wait:g}"
+        return f"queue {self.queue}, {bound}"
+
+
+#: The shipped defaults (judged against the targets), then two queue-length-only
+#: configurations for comparison: the same queue without the wait bound, and no queue.
+DEFAULT_VARIANTS = (
+    Variant("default", 16, 0.25),
+    Variant("queue-16-length-only", 16, None),
+    Variant("queue-0", 0, None),
+)
+
+
+@dataclass(frozen=True)
 class OverloadParams:
     """Service time, capacity, load levels and phase lengths."""
 
     service_ms: float = 200.0
     concurrency: int = 3
-    queues: tuple[int, ...] = (16, 1, 0)
+    variants: tuple[Variant, ...] = DEFAULT_VARIANTS
     unloaded_factor: float = 0.5
     overload_factor: float = 4.0
     unloaded_s: float = 20.0
@@ -108,9 +139,9 @@ class OverloadParams:
 
 @dataclass
 class _Instance:
-    """One Alice server with its queue size."""
+    """One Alice server with its configuration."""
 
-    queue: int
+    variant: Variant
     process: ManagedProcess
     base_url: str
     phases: dict[str, list[dict[str, Any]]] = field(
@@ -119,6 +150,16 @@ class _Instance:
     outcomes: dict[str, list[Outcome]] = field(
         default_factory=lambda: {"unloaded": [], "overload": []}
     )
+
+    @property
+    def name(self) -> str:
+        """The variant's name (also the key of its results)."""
+        return self.variant.name
+
+    @property
+    def queue(self) -> int:
+        """``ALICE_BACKEND_QUEUE`` of this Alice."""
+        return self.variant.queue
 
 
 async def _poll_status(
@@ -229,7 +270,7 @@ async def _phase(
     instance.outcomes[phase].extend(outcomes)
     schedule = record["schedule"]
     log(
-        f"  round {round_index + 1} queue={instance.queue} {phase}: "
+        f"  round {round_index + 1} {instance.name} {phase}: "
         f"{schedule['achieved_rate_per_s']:.1f}/{schedule['intended_rate_per_s']:.1f} req/s, "
         f"accepted p95 {record['accepted_total_ms'].get('p95', 0):.0f} ms, "
         f"shed {record['shed_share']:.0%} (p99 {record['shed_ms'].get('p99', 0):.1f} ms), "
@@ -254,6 +295,7 @@ def _analysis(instance: _Instance, params: OverloadParams) -> dict[str, Any]:
     all_outcomes = instance.outcomes["unloaded"] + overload
     return {
         "queue": instance.queue,
+        "variant": asdict(instance.variant),
         "unloaded_accepted_total_ms": summarize([o.total_ms for o in unloaded]),
         "overload_accepted_total_ms": summarize([o.total_ms for o in accepted]),
         "overload_accepted_ttft_ms": summarize(
@@ -262,9 +304,13 @@ def _analysis(instance: _Instance, params: OverloadParams) -> dict[str, Any]:
         "accepted_p95_ratio": round(p95_overload / p95_unloaded, 3),
         "accepted_p95_ratio_per_round": per_round,
         "accepted_p95_added_ms": round(p95_overload - p95_unloaded, 3),
-        # The last accepted waiter needs ``queue`` slot releases: queue x S / c when the c
-        # slots finish evenly staggered, up to ceil(queue / c) x S when they finish
-        # together (equal service times keep them in step).
+        # Without a wait bound the last accepted waiter needs ``queue`` slot releases:
+        # queue x S / c when the c slots finish evenly staggered, up to ceil(queue / c) x S
+        # when they finish together (equal service times keep them in step). With one,
+        # the predicted wait is at most max_wait x the mean hold (about S).
+        "max_wait_bound_ms": None
+        if instance.variant.max_wait is None
+        else round(instance.variant.max_wait * params.service_ms, 1),
         "queue_wait_bound_ms": {
             "staggered": round(instance.queue * params.service_ms / params.concurrency, 1),
             "lockstep": round(-(-instance.queue // params.concurrency) * params.service_ms, 1),
@@ -290,17 +336,19 @@ def _analysis(instance: _Instance, params: OverloadParams) -> dict[str, Any]:
 def _targets_met(analyses: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     for key, a in analyses.items():
-        queue = a["queue"]
+        # The shipped configuration is judged; the others are there for comparison.
+        judged = key == "default"
+        queue = key
         limit = TARGETS["accepted_p95_ratio"]
         checks.append(
             {
-                "name": f"queue {queue}: accepted p95 at 4x capacity / unloaded p95",
+                "name": f"{queue}: accepted p95 at 4x capacity / unloaded p95",
                 "value": a["accepted_p95_ratio"],
                 "unit": "x",
                 "limit": f"<= {limit}",
                 "passed": a["accepted_p95_ratio"] <= limit,
                 "per_round": a["accepted_p95_ratio_per_round"],
-                "headline": True,
+                "headline": judged,
                 "config": key,
             }
         )
@@ -309,19 +357,19 @@ def _targets_met(analyses: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if shed.get("n"):
             checks.append(
                 {
-                    "name": f"queue {queue}: shed (429) answered, p99",
+                    "name": f"{queue}: shed (429) answered, p99",
                     "value": shed["p99"],
                     "unit": "ms",
                     "limit": f"< {limit}",
                     "passed": shed["p99"] < limit,
                     "per_round": [],
-                    "headline": True,
+                    "headline": judged,
                     "config": key,
                 }
             )
             checks.append(
                 {
-                    "name": f"queue {queue}: shed (429) answered, max",
+                    "name": f"{queue}: shed (429) answered, max",
                     "value": shed["max"],
                     "unit": "ms",
                     "limit": f"< {limit}",
@@ -333,7 +381,7 @@ def _targets_met(analyses: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             share = a["shed_with_retry_after_share"] * 100
             checks.append(
                 {
-                    "name": f"queue {queue}: 429s carrying Retry-After",
+                    "name": f"{queue}: 429s carrying Retry-After",
                     "value": round(share, 2),
                     "unit": "%",
                     "limit": ">= 100",
@@ -377,7 +425,7 @@ def _upstream(work: Path, port: int, params: OverloadParams) -> ManagedProcess:
     )
 
 
-def _alice_settings(params: OverloadParams, api_base: str, queue: int) -> dict[str, str]:
+def _alice_settings(params: OverloadParams, api_base: str, variant: Variant) -> dict[str, str]:
     return {
         "ALICE_PROVIDER": "openai",
         "ALICE_MODEL": params.model,
@@ -385,7 +433,7 @@ def _alice_settings(params: OverloadParams, api_base: str, queue: int) -> dict[s
         "ALICE_CACHE": "off",
         "ALICE_GUARDIAN_ENABLED": "false",
         "ALICE_BACKEND_CONCURRENCY": str(params.concurrency),
-        "ALICE_BACKEND_QUEUE": str(queue),
+        **variant.env(),
         **env_pairs(params.alice_env),
     }
 
@@ -401,32 +449,32 @@ def run_overload(params: OverloadParams, log: Any = print) -> dict[str, Any]:
             api_base = loopback_url(up_port) + "/v1"
             instances: list[_Instance] = []
             settings: dict[str, dict[str, str]] = {}
-            for queue in params.queues:
+            for variant in params.variants:
                 port = free_port()
-                data_dir = work / f"alice-q{queue}"
+                data_dir = work / f"alice-{variant.name}"
                 data_dir.mkdir()
-                log_dir = work / f"log-q{queue}"
+                log_dir = work / f"log-{variant.name}"
                 log_dir.mkdir()
-                settings[f"queue-{queue}"] = _alice_settings(params, api_base, queue)
+                settings[variant.name] = _alice_settings(params, api_base, variant)
                 process = alice_process(
                     port=port,
                     data_dir=data_dir,
                     log_dir=log_dir,
-                    settings=settings[f"queue-{queue}"],
+                    settings=settings[variant.name],
                 )
                 stack.enter_context(process)
-                instances.append(_Instance(queue, process, loopback_url(port)))
+                instances.append(_Instance(variant, process, loopback_url(port)))
             for instance in instances:
                 ready_s = instance.process.wait_ready(
                     instance.base_url + READY_PATH, timeout_s=120, accept=model_healthy
                 )
-                log(f"alice (queue {instance.queue}) ready in {ready_s:.1f} s")
+                log(f"alice ({instance.variant.describe()}) ready in {ready_s:.1f} s")
 
             async def measure() -> None:
-                clients = {i.queue: wide_client(i.base_url) for i in instances}
+                clients = {i.name: wide_client(i.base_url) for i in instances}
                 try:
                     for instance in instances:
-                        client = clients[instance.queue]
+                        client = clients[instance.name]
                         # Open the connections an overload keeps busy before any clock starts.
                         await asyncio.gather(*(client.get("/health") for _ in range(PREOPEN)))
                         await open_loop(
@@ -441,7 +489,7 @@ def run_overload(params: OverloadParams, log: Any = print) -> dict[str, Any]:
                             for instance in order:
                                 await _phase(
                                     instance,
-                                    clients[instance.queue],
+                                    clients[instance.name],
                                     upstream,
                                     params,
                                     phase,
@@ -454,10 +502,8 @@ def run_overload(params: OverloadParams, log: Any = print) -> dict[str, Any]:
 
             run_in_loop(measure)
         # Read after the servers stopped: what each Alice committed, 429s included.
-        stored = {
-            f"queue-{i.queue}": _stored_messages(work / f"alice-q{i.queue}") for i in instances
-        }
-    analyses = {f"queue-{i.queue}": _analysis(i, params) for i in instances}
+        stored = {i.name: _stored_messages(work / f"alice-{i.name}") for i in instances}
+    analyses = {i.name: _analysis(i, params) for i in instances}
     for key, counts in stored.items():
         analyses[key]["stored_messages"] = counts
     parameters = asdict(params)
@@ -472,6 +518,6 @@ def run_overload(params: OverloadParams, log: Any = print) -> dict[str, Any]:
     return {
         "parameters": parameters,
         "analysis": analyses,
-        "phases": {f"queue-{i.queue}": i.phases for i in instances},
+        "phases": {i.name: i.phases for i in instances},
         "targets_met": _targets_met(analyses),
     }

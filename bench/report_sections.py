@@ -61,17 +61,30 @@ def _settings_of(parameters: dict[str, Any]) -> str:
 
 
 def _wait_bound(analysis: dict[str, Any]) -> str:
+    if analysis.get("max_wait_bound_ms") is not None:
+        return f"predicted wait <= {analysis['max_wait_bound_ms']:g}"
     bound = analysis.get("queue_wait_bound_ms")
     if bound is None:  # results from before the bound was recorded
         return _ms(analysis.get("expected_max_queue_wait_ms"))
-    return f"{bound['staggered']:g} / {bound['lockstep']:g}"
+    if bound["staggered"] == 0:
+        return "0 (nothing waits)"
+    return f"{bound['staggered']:g} (staggered) .. {bound['lockstep']:g} (lockstep)"
+
+
+def _variant(key: str, analysis: dict[str, Any]) -> str:
+    variant = analysis.get("variant")
+    if variant is None:  # results from before variants
+        return f"**queue {analysis['queue']}**"
+    wait = variant["max_wait"]
+    bound = "off" if wait is None else f"{wait:g}"
+    return f"**{key}** (queue {variant['queue']}, max wait {bound})"
 
 
 def overload_section(path: Path, result: dict[str, Any]) -> str:
     """Overload at 4x capacity."""
     p = result["parameters"]
     rows = []
-    for a in result["analysis"].values():
+    for key, a in result["analysis"].items():
         u, o, shed = (
             a["unloaded_accepted_total_ms"],
             a["overload_accepted_total_ms"],
@@ -79,7 +92,7 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
         )
         rows.append(
             [
-                f"**{a['queue']}**",
+                _variant(key, a),
                 f"{_ms(u.get('p50'))} / {_ms(u.get('p95'))} / {_ms(u.get('p99'))}",
                 f"{_ms(o.get('p50'))} / {_ms(o.get('p95'))} / {_ms(o.get('p99'))}",
                 f"**{a['accepted_p95_ratio']:.2f}x** ("
@@ -133,23 +146,24 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
             f"{p['unloaded_factor']:g}x capacity ({p['rates_per_s']['unloaded']:g}/s) for "
             f"{p['unloaded_s']:g} s, `overload` at {p['overload_factor']:g}x "
             f"({p['rates_per_s']['overload']:g}/s) for {p['overload_s']:g} s. One Alice per "
-            f"queue size, all up for the whole run; each of {p['rounds']} rounds runs the "
+            f"configuration, all up for the whole run; each of {p['rounds']} rounds runs the "
             f"unloaded phase of each, then the overload phase of each, the order of the "
             f"Alices rotating between rounds. {_settings_of(p)}",
             "Latency = request sent → end of the stream, in ms; accepted = answered 200 with "
-            "the whole answer; shed = answered 429. An accepted request that has to queue "
-            "waits for up to `queue` slot releases: queue * service time / concurrency when "
-            "the slots finish evenly staggered, up to ceil(queue / concurrency) * service time "
-            "when they finish together ('queue wait bound'). A deeper queue sheds less and "
-            "makes accepted requests wait longer; with a queue of 0 nothing waits and "
-            "everything beyond the concurrency limit is refused at once.",
+            "the whole answer; shed = answered 429. `default` is Alice as shipped: a caller "
+            "is queued only when its predicted wait is at most `ALICE_BACKEND_QUEUE_MAX_WAIT` "
+            "(0.25) times the mean call. Bounded by length only, an accepted request that "
+            "has to queue waits for up to `queue` slot releases: queue * service time / "
+            "concurrency when the slots finish evenly staggered, up to ceil(queue / "
+            "concurrency) * service time when they finish together; with no queue nothing "
+            "waits and a slot stays idle from its release to the next arrival.",
             _table(
                 [
-                    "ALICE_BACKEND_QUEUE",
+                    "Alice",
                     "unloaded p50 / p95 / p99",
                     "overload accepted p50 / p95 / p99",
                     "accepted p95 ratio (per round)",
-                    "queue wait bound: staggered / lockstep",
+                    "wait bound (ms)",
                     "shed at 4x",
                     "shed answered p50 / p95 / p99 / max",
                     "429 with Retry-After",
@@ -159,8 +173,7 @@ def overload_section(path: Path, result: dict[str, Any]) -> str:
                 rows,
             ),
             "Committed to each Alice's SQLite database over the run (messages by role, "
-            "status and error code; a refused request still stores the user's message and "
-            "an `error` answer): "
+            "status and error code): "
             + "; ".join(
                 f"{key}: {_counts(a.get('stored_messages') or {})}"
                 for key, a in result["analysis"].items()

@@ -27,6 +27,7 @@ from alice.errors import (
     LoadShedError,
     MessageTooLongError,
     ModelNotFoundError,
+    OverloadedError,
 )
 from alice.guardian.runtime import ModeEffects
 from alice.llm.providers.offline import OFFLINE_MODEL
@@ -35,7 +36,12 @@ from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
 from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT
-from alice.store.repository import AnswerRecord, ConversationRepository, MessageRecord
+from alice.store.repository import (
+    AnswerRecord,
+    ConversationRepository,
+    MessageRecord,
+    TurnStart,
+)
 
 __all__ = [
     "ChatConfig",
@@ -49,6 +55,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger("alice.chat")
+
+# Refusals before any answer: the turn is removed again instead of stored as failed.
+_REFUSALS = frozenset({OverloadedError.code, LoadShedError.code})
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +279,7 @@ class ChatService:
             yield TurnStarted(turn.conversation_id, turn.message_id, model)
             # aclosing: a client that leaves closes this generator, and the model
             # turn must then store its partial answer at once, not when collected.
-            answer = self._model_turn(repo, turn.conversation_id, source, started_at)
+            answer = self._model_turn(repo, turn, source, started_at)
             async with aclosing(answer):
                 async for event in answer:
                     yield event
@@ -331,11 +340,16 @@ class ChatService:
     async def _model_turn(
         self,
         repo: ConversationRepository,
-        conversation_id: str,
+        turn: TurnStart,
         source: _AnswerSource,
         started_at: float,
     ) -> AsyncGenerator[TurnEvent, None]:
-        """Stream the model's answer; commit it (or what there was of it)."""
+        """Stream the model's answer; commit it (or what there was of it).
+
+        A turn refused before any answer (429 overloaded, 503 load-shed) is removed
+        again: the client got the refusal, never the ids, and retries it later.
+        """
+        conversation_id = turn.conversation_id
         model = source.request.model
         pieces: list[str] = []
         first_token_ms: int | None = None
@@ -364,7 +378,9 @@ class ChatService:
             status, error_code = "error", AliceError.code
             raise
         finally:
-            if status != "complete":
+            if status != "complete" and not pieces and error_code in _REFUSALS:
+                await asyncio.shield(self._discard(repo, turn, error_code))
+            elif status != "complete":
                 # Keep what the client already saw; shielded so that a cancelled
                 # request (client gone) still records its partial answer.
                 await asyncio.shield(
@@ -443,6 +459,15 @@ class ChatService:
             elif isinstance(event, TurnFinished) and started is not None:
                 return TurnResult(started, event)
         raise RuntimeError("a turn ended without finishing")  # stream() always finishes
+
+    async def _discard(
+        self, repo: ConversationRepository, turn: TurnStart, error_code: str | None
+    ) -> None:
+        try:
+            await repo.discard_turn(turn)
+        except AliceError as exc:
+            log.warning("chat.refused_turn_not_removed", error_class=exc.code)
+        log.info("chat.turn_refused", conversation_id=turn.conversation_id, error_class=error_code)
 
     async def _store_partial(
         self,

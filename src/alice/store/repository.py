@@ -136,6 +136,10 @@ _ALL_MESSAGES = (
     )
     .order_by(_messages.c.seq)
 )
+_DELETE_MESSAGE = delete(_messages).where(
+    _messages.c.id == bindparam("message"),
+    _messages.c.tenant_id == bindparam("tenant"),
+)
 _DELETE_MESSAGES = delete(_messages).where(
     _messages.c.conversation_id == bindparam("conversation"),
     _messages.c.tenant_id == bindparam("tenant"),
@@ -260,6 +264,18 @@ class ConversationRepository:
 
         await self._run(work)
         return _record(row)
+
+    async def discard_turn(self, turn: TurnStart) -> None:
+        """Remove a turn that was refused before any answer (and its new conversation)."""
+        keys = {"conversation": turn.conversation_id, "tenant": self.tenant_id}
+
+        def work(conn: Connection) -> None:
+            conn.execute(_DELETE_MESSAGE, {"message": turn.message_id, "tenant": self.tenant_id})
+            if turn.created:
+                conn.execute(_DELETE_MESSAGES, keys)
+                conn.execute(_DELETE_CONVERSATION, keys)
+
+        await self._run(work)
 
     async def get(self, conversation_id: str) -> ConversationRecord:
         """One conversation with all its messages.

@@ -9,7 +9,12 @@ import pytest
 
 from alice.app import chat_config, database_config
 from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest, TurnStarted
-from alice.errors import InvalidRequestError, MessageTooLongError, ModelNotFoundError
+from alice.errors import (
+    InvalidRequestError,
+    MessageTooLongError,
+    ModelNotFoundError,
+    OverloadedError,
+)
 from alice.llm.backends import build_router
 from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.store import Database, migrate
@@ -115,3 +120,37 @@ async def test_failed_and_cancelled_answers_are_not_context_for_later_turns(
     stored = await service.repository().get(started.conversation_id)
     assert [m.status for m in stored.messages] == ["complete", "cancelled", "complete", "complete"]
     assert result.finished.conversation_id == started.conversation_id
+
+
+async def test_a_turn_refused_for_overload_leaves_no_trace(
+    make_settings: SettingsFactory, llm: LlamaCppProvider
+) -> None:
+    settings = make_settings(backend_concurrency=1, backend_queue=0, default_max_tokens=48)
+    database = Database(database_config(settings))
+    await migrate(database)
+    service = ChatService(
+        router=build_router(settings, provider=llm),
+        database=database,
+        config=chat_config(settings),
+    )
+    try:
+        earlier = await service.complete(TurnRequest(text="Hej!", max_tokens=4))
+        conversation = earlier.started.conversation_id
+        # One turn holds the only slot; with no queue, the next ones are refused at once.
+        busy = service.stream(TurnRequest(text="Berätta en lång saga om en drake."))
+        started = await anext(busy)
+        assert isinstance(started, TurnStarted)
+        assert isinstance(await anext(busy), TurnDelta)
+        with pytest.raises(OverloadedError):
+            await service.complete(TurnRequest(text="Får jag komma före?"))
+        with pytest.raises(OverloadedError):
+            await service.complete(TurnRequest(text="Och nu?", conversation_id=conversation))
+        async for _ in busy:
+            pass
+        listed = await service.repository().list()
+        assert sorted(c.id for c in listed) == sorted([conversation, started.conversation_id])
+        stored = await service.repository().get(conversation)
+        assert [m.content for m in stored.messages][:1] == ["Hej!"]
+        assert stored.message_count == 2  # the refused "Och nu?" is gone
+    finally:
+        await database.aclose()
