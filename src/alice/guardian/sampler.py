@@ -127,7 +127,7 @@ class Sampler:
         self._pid = pid
         # The previous CPU counters: (source, first, second), where the source is
         # "cgroup" (usage in µs, monotonic time) or "host" (busy s, total s).
-        self._cpu_prev: tuple[str, float, float] | None = None
+        self._cpu_prev: tuple[str, float, float, tuple[tuple[str, float], ...]] | None = None
         self._nvml: Any | None = None
         self._nvml_loaded = False
 
@@ -220,16 +220,19 @@ class Sampler:
 
     def _cpu_pct(self, now: float) -> float | None:
         quota = self._cgroup_cpu_quota()
+        current: tuple[str, float, float, tuple[tuple[str, float], ...]]
         if quota is not None:
             usage_us = float(_read_kv(self._cgroup_root / "cpu.stat")["usage_usec"])
-            current = ("cgroup", usage_us, now)
+            current = ("cgroup", usage_us, now, ())
         else:
-            busy, total = self._host_cpu_times()
-            current = ("host", busy, total)
+            current = ("host", 0.0, 0.0, self._host_cpu_times())
         previous, self._cpu_prev = self._cpu_prev, current
         if previous is None or previous[0] != current[0]:
             return None  # no interval yet (or the source changed): nothing to compare
-        used, elapsed = current[1] - previous[1], current[2] - previous[2]
+        if quota is None:
+            used, elapsed = _host_busy_and_total(previous[3], current[3])
+        else:
+            used, elapsed = current[1] - previous[1], current[2] - previous[2]
         if elapsed <= 0 or used < 0:
             return None  # a counter went backwards (cgroup recreated): no honest reading
         if quota is not None:
@@ -254,15 +257,10 @@ class Sampler:
         return cpus
 
     @staticmethod
-    def _host_cpu_times() -> tuple[float, float]:
-        """Busy and total CPU seconds over every core since boot."""
+    def _host_cpu_times() -> tuple[tuple[str, float], ...]:
+        """CPU seconds per kind (user, idle, iowait, ...) over every core since boot."""
         times = psutil.cpu_times()
-        # On Linux guest time is already counted in user and nice (as psutil's own
-        # cpu_percent does, it is taken out so it does not count twice).
-        total = float(sum(times))
-        total -= float(getattr(times, "guest", 0.0)) + float(getattr(times, "guest_nice", 0.0))
-        idle = float(times.idle) + float(getattr(times, "iowait", 0.0))
-        return total - idle, total
+        return tuple((name, float(getattr(times, name))) for name in times._fields)
 
     # --- disk, RSS, GPU -----------------------------------------------------------------
 
@@ -373,3 +371,19 @@ class LoopLagMonitor:
             self._lags.append((woke, max(woke - started - self.interval_s, 0.0)))
             while self._lags and self._lags[0][0] < woke - self.window_s:
                 self._lags.popleft()
+
+
+def _host_busy_and_total(
+    before: tuple[tuple[str, float], ...], after: tuple[tuple[str, float], ...]
+) -> tuple[float, float]:
+    """Busy and total CPU seconds between two `Sampler._host_cpu_times` readings.
+
+    Each kind's delta is clamped at zero, as psutil's own ``cpu_percent`` does: Linux's
+    iowait counter can go backwards. Guest time is already counted in user and nice and
+    is left out so it does not count twice; idle and iowait are not busy.
+    """
+    previous = dict(before)
+    deltas = {name: max(0.0, value - previous.get(name, value)) for name, value in after}
+    total = sum(v for k, v in deltas.items() if k not in ("guest", "guest_nice"))
+    idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
+    return total - idle, total

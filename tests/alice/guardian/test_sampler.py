@@ -430,3 +430,16 @@ def test_loop_lag_monitor_refuses_a_bad_interval() -> None:
         LoopLagMonitor(interval_s=0.0)
     with pytest.raises(ValueError):
         LoopLagMonitor(window_s=-1.0)
+
+
+def test_host_cpu_deltas_never_go_negative_when_iowait_runs_backwards() -> None:
+    from alice.guardian.sampler import _host_busy_and_total
+
+    before = (("user", 100.0), ("system", 50.0), ("idle", 800.0), ("iowait", 30.0))
+    # Linux's iowait counter can decrease between two reads.
+    after = (("user", 101.0), ("system", 50.5), ("idle", 801.0), ("iowait", 29.0))
+    busy, total = _host_busy_and_total(before, after)
+    assert (busy, total) == (1.5, 2.5)
+    guest = (("user", 10.0), ("idle", 10.0), ("guest", 5.0))
+    busy, total = _host_busy_and_total(guest, (("user", 12.0), ("idle", 12.0), ("guest", 7.0)))
+    assert (busy, total) == (2.0, 4.0)  # guest time is inside user already
