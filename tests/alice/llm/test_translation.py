@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from alice.errors import UpstreamError
@@ -85,3 +87,26 @@ def test_ollama_lines() -> None:
     assert ollama.parse_line(done) == ("", "length", Usage(11, 4))
     with pytest.raises(UpstreamError, match="model not found"):
         ollama.parse_line({"error": "model not found"})
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"data: a\n\ndata: b\n\n"],
+        [b"data: a\r\n\r\ndata: b\r\n\r\n"],
+        [b"data: a\r", b"\n\r\nda", b"ta: b\r\n", b"\r\n"],
+        [b"data: a\r\rdata: b\r\r"],
+        [b"da", b"ta: a\n", b"\n", b"data: b"],
+    ],
+)
+async def test_sse_lines_split_bytes_on_every_line_ending(chunks: list[bytes]) -> None:
+    from alice.llm.providers.openai import sse_lines
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    lines = [line async for line in sse_lines(body())]
+    expected = b"".join(chunks).decode().splitlines()
+    assert [line for line in lines if line] == [b"data: a", b"data: b"]
+    assert [line.decode() for line in lines if line] == [x for x in expected if x]
