@@ -155,16 +155,7 @@ def openai_stream(client: httpx.AsyncClient, body: dict[str, Any]) -> Fire:
                             first = time.perf_counter()
                 status = response.status_code
         except httpx.HTTPError as exc:
-            done = time.perf_counter()
-            return Outcome(
-                index,
-                intended,
-                sent,
-                0,
-                f"transport:{type(exc).__name__}",
-                (done - sent) * 1000,
-                done_s=done,
-            )
+            return _transport_failure(index, intended, sent, exc)
         done = time.perf_counter()
         ttft = (first - sent) * 1000 if first is not None else None
         return Outcome(index, intended, sent, status, kind, (done - sent) * 1000, ttft, None, done)
@@ -208,21 +199,26 @@ def native_stream(client: httpx.AsyncClient, bodies: Sequence[dict[str, Any]]) -
                         kind = "offline" if orjson.loads(data).get("offline") else OK
                 status = response.status_code
         except httpx.HTTPError as exc:
-            done = time.perf_counter()
-            return Outcome(
-                index,
-                intended,
-                sent,
-                0,
-                f"transport:{type(exc).__name__}",
-                (done - sent) * 1000,
-                done_s=done,
-            )
+            return _transport_failure(index, intended, sent, exc)
         done = time.perf_counter()
         ttft = (first - sent) * 1000 if first is not None else None
         return Outcome(index, intended, sent, status, kind, (done - sent) * 1000, ttft, None, done)
 
     return fire
+
+
+def _transport_failure(index: int, intended: float, sent: float, exc: Exception) -> Outcome:
+    """The outcome of a request that got no HTTP response at all."""
+    done = time.perf_counter()
+    return Outcome(
+        index,
+        intended,
+        sent,
+        0,
+        f"transport:{type(exc).__name__}",
+        (done - sent) * 1000,
+        done_s=done,
+    )
 
 
 async def open_loop(
