@@ -33,12 +33,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
-from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
+from bench.alice_server import alice_client, embedded_alice, env_pairs
 from bench.loadgen import run_in_loop
-from bench.processes import free_port, loopback_url
 from bench.stats import summarize
 
 __all__ = ["CacheHitParams", "run_cache_hit"]
@@ -89,9 +87,7 @@ class _Client:
     """One keep-alive connection to Alice; whole and streamed chats, health checks."""
 
     def __init__(self, base_url: str, params: CacheHitParams) -> None:
-        self._client = httpx.Client(
-            base_url=base_url, timeout=httpx.Timeout(10.0, read=300.0), trust_env=False
-        )
+        self._client = alice_client(base_url)
         self._params = params
         self._headers = {"content-type": "application/json"}
         self.chats = 0
@@ -269,7 +265,8 @@ async def _inprocess(params: CacheHitParams) -> dict[str, Any]:
                 model="gemma-3-270m",
                 max_tokens=params.max_tokens,
                 temperature=0.0,
-            )
+            ),
+            scope="default",
         )
         assert key is not None
         keys.append(key)
@@ -282,7 +279,7 @@ async def _inprocess(params: CacheHitParams) -> dict[str, Any]:
     )
     for _ in range(2000):
         started = time.perf_counter_ns()
-        cache_key(request)
+        cache_key(request, scope="default")
         key_us.append((time.perf_counter_ns() - started) / 1000)
     answer = _answer()
     memory = MemoryCache(max_entries=500, ttl_s=900.0)
@@ -396,17 +393,9 @@ def run_cache_hit(params: CacheHitParams, log: Any = print) -> dict[str, Any]:
         **env_pairs(params.alice_env),
     }
     with tempfile.TemporaryDirectory(prefix="alice-bench-cache-") as tmp:
-        work = Path(tmp)
-        data_dir = work / "alice-data"
-        data_dir.mkdir()
-        port = free_port()
-        server = alice_process(port=port, data_dir=data_dir, log_dir=work, settings=settings)
-        with server:
-            ready_s = server.wait_ready(
-                loopback_url(port) + READY_PATH, timeout_s=600, accept=model_healthy
-            )
-            log(f"alice ready in {ready_s:.1f} s (model assembled and loaded)")
-            client = _Client(loopback_url(port), params)
+        with embedded_alice(Path(tmp), settings, log) as alice:
+            data_dir = alice.data_dir
+            client = _Client(alice.base_url, params)
             try:
                 samples = _measure_http(client, params, log)
             finally:

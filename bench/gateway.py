@@ -30,7 +30,13 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
+from bench.alice_server import (
+    ALICE_AUTH_HEADERS,
+    READY_PATH,
+    alice_process,
+    env_pairs,
+    model_healthy,
+)
 from bench.litellm_proxy import litellm_available, litellm_process, litellm_version
 from bench.loadgen import BatchResult, ChatLoad, make_client, run_in_loop
 from bench.machine import REPO_ROOT
@@ -201,7 +207,12 @@ async def _scenario(
 ) -> dict[str, Any]:
     load = ChatLoad(CHAT_PATH, params.body(stream=stream))
     clients = {
-        t.name: make_client(t.base_url, concurrency=concurrency, headers=auth) for t in targets
+        t.name: make_client(
+            t.base_url,
+            concurrency=concurrency,
+            headers=ALICE_AUTH_HEADERS if t.name == "alice" else auth,
+        )
+        for t in targets
     }
     tallies = {t.name: _Tally() for t in targets}
     try:

@@ -41,10 +41,15 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
+from bench.alice_server import (
+    ALICE_AUTH_HEADERS,
+    READY_PATH,
+    embedded_alice,
+    env_pairs,
+    model_healthy,
+)
 from bench.loadgen import run_in_loop
 from bench.openloop import Outcome, native_stream, open_loop, outcome_summary, wide_client
-from bench.processes import free_port, loopback_url
 from bench.stats import percentile, summarize
 
 __all__ = ["KillswitchParams", "run_killswitch"]
@@ -372,64 +377,63 @@ def run_killswitch(params: KillswitchParams, log: Any = print) -> dict[str, Any]
         "ALICE_GUARDIAN_ENABLED": "false",
         **env_pairs(params.alice_env),
     }
-    with tempfile.TemporaryDirectory(prefix="alice-bench-killswitch-") as tmp:
-        work = Path(tmp)
-        data_dir = work / "alice-data"
-        data_dir.mkdir()
-        port = free_port()
-        server = alice_process(port=port, data_dir=data_dir, log_dir=work, settings=settings)
-        with server:
-            ready_s = server.wait_ready(
-                loopback_url(port) + READY_PATH, timeout_s=600, accept=model_healthy
-            )
-            log(f"alice ready in {ready_s:.1f} s (model assembled and loaded)")
-            base_url = loopback_url(port)
+    with (
+        tempfile.TemporaryDirectory(prefix="alice-bench-killswitch-") as tmp,
+        embedded_alice(Path(tmp), settings, log) as alice,
+    ):
+        base_url = alice.base_url
+        server = alice.process
 
-            async def measure() -> tuple[dict[str, Any], list[dict[str, Any]], list[Outcome]]:
-                async with (
-                    wide_client(base_url, connections=64) as client,
-                    wide_client(base_url, connections=8) as probes,
-                    httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=30.0) as control,
-                ):
-                    calibration = await _calibrate(client, params)
-                    log(
-                        f"  calibration: p50 answer {calibration['sequential_total_ms']['p50']:.0f}"
-                        f" ms -> one request every {calibration['interval_s']} s"
+        async def measure() -> tuple[dict[str, Any], list[dict[str, Any]], list[Outcome]]:
+            async with (
+                wide_client(base_url, connections=64) as client,
+                wide_client(base_url, connections=8) as probes,
+                httpx.AsyncClient(
+                    base_url=base_url,
+                    trust_env=False,
+                    timeout=30.0,
+                    headers=ALICE_AUTH_HEADERS,
+                ) as control,
+            ):
+                calibration = await _calibrate(client, params)
+                log(
+                    f"  calibration: p50 answer {calibration['sequential_total_ms']['p50']:.0f}"
+                    f" ms -> one request every {calibration['interval_s']} s"
+                )
+                stop = asyncio.Event()
+                load_start = time.perf_counter() + 0.1
+                schedule = (load_start, 1 / calibration["rate_per_s"])
+                load = asyncio.create_task(
+                    open_loop(
+                        native_stream(client, params.bodies()),
+                        rate_per_s=calibration["rate_per_s"],
+                        duration_s=3600.0,
+                        stop=stop,
+                        start=load_start,
                     )
-                    stop = asyncio.Event()
-                    load_start = time.perf_counter() + 0.1
-                    schedule = (load_start, 1 / calibration["rate_per_s"])
-                    load = asyncio.create_task(
-                        open_loop(
-                            native_stream(client, params.bodies()),
-                            rate_per_s=calibration["rate_per_s"],
-                            duration_s=3600.0,
-                            stop=stop,
-                            start=load_start,
-                        )
-                    )
-                    windows: list[dict[str, Any]] = []
-                    try:
-                        for index in range(params.drills):
-                            for kind in ("baseline", "drill"):
-                                windows.append(
-                                    await _window(
-                                        kind,
-                                        index,
-                                        schedule,
-                                        probes,
-                                        control,
-                                        server.pid,
-                                        params,
-                                        log,
-                                    )
+                )
+                windows: list[dict[str, Any]] = []
+                try:
+                    for index in range(params.drills):
+                        for kind in ("baseline", "drill"):
+                            windows.append(
+                                await _window(
+                                    kind,
+                                    index,
+                                    schedule,
+                                    probes,
+                                    control,
+                                    server.pid,
+                                    params,
+                                    log,
                                 )
-                    finally:
-                        stop.set()
-                        outcomes = await load
-                    return calibration, windows, outcomes
+                            )
+                finally:
+                    stop.set()
+                    outcomes = await load
+                return calibration, windows, outcomes
 
-            calibration, windows, outcomes = run_in_loop(measure)
+        calibration, windows, outcomes = run_in_loop(measure)
     analysis = _analysis(windows, outcomes)
     origin = windows[0]["start_s"]
     for window in windows:

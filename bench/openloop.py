@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.alice_server import ALICE_AUTH_HEADERS
 from bench.stats import summarize
 
 __all__ = [
@@ -87,6 +88,7 @@ def wide_client(base_url: str, *, connections: int = 1024) -> httpx.AsyncClient:
     """A keep-alive client with room for every request an overload keeps in flight."""
     return httpx.AsyncClient(
         base_url=base_url,
+        headers=ALICE_AUTH_HEADERS,
         limits=httpx.Limits(
             max_connections=connections,
             max_keepalive_connections=connections,
@@ -115,6 +117,22 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, byte
                 yield name, b"\n".join(lines)
 
 
+async def _refused(index: int, intended: float, sent: float, response: httpx.Response) -> Outcome:
+    """The outcome of a request answered with an HTTP error status (read to its end)."""
+    await response.aread()
+    done = time.perf_counter()
+    return Outcome(
+        index,
+        intended,
+        sent,
+        response.status_code,
+        f"http-{response.status_code}",
+        (done - sent) * 1000,
+        retry_after=response.headers.get("retry-after"),
+        done_s=done,
+    )
+
+
 def openai_stream(client: httpx.AsyncClient, body: dict[str, Any]) -> Fire:
     """Streamed ``POST /v1/chat/completions`` requests with ``body``."""
     content = orjson.dumps({**body, "stream": True})
@@ -129,18 +147,7 @@ def openai_stream(client: httpx.AsyncClient, body: dict[str, Any]) -> Fire:
                 "POST", "/v1/chat/completions", content=content, headers=headers
             ) as response:
                 if response.status_code != 200:
-                    await response.aread()
-                    done = time.perf_counter()
-                    return Outcome(
-                        index,
-                        intended,
-                        sent,
-                        response.status_code,
-                        f"http-{response.status_code}",
-                        (done - sent) * 1000,
-                        retry_after=response.headers.get("retry-after"),
-                        done_s=done,
-                    )
+                    return await _refused(index, intended, sent, response)
                 async for _name, data in _sse_events(response):
                     if data == b"[DONE]":
                         if kind == "no-content" and first is not None:
@@ -177,18 +184,7 @@ def native_stream(client: httpx.AsyncClient, bodies: Sequence[dict[str, Any]]) -
                 "POST", "/api/chat", content=contents[index % len(contents)], headers=headers
             ) as response:
                 if response.status_code != 200:
-                    await response.aread()
-                    done = time.perf_counter()
-                    return Outcome(
-                        index,
-                        intended,
-                        sent,
-                        response.status_code,
-                        f"http-{response.status_code}",
-                        (done - sent) * 1000,
-                        retry_after=response.headers.get("retry-after"),
-                        done_s=done,
-                    )
+                    return await _refused(index, intended, sent, response)
                 async for name, data in _sse_events(response):
                     if name == "delta" and first is None:
                         first = time.perf_counter()

@@ -37,7 +37,13 @@ from typing import Any
 
 import httpx
 
-from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
+from bench.alice_server import (
+    ALICE_AUTH_HEADERS,
+    READY_PATH,
+    alice_process,
+    env_pairs,
+    model_healthy,
+)
 from bench.loadgen import run_in_loop
 from bench.machine import REPO_ROOT
 from bench.openloop import (
@@ -238,7 +244,7 @@ async def _phase(
 ) -> None:
     stop = asyncio.Event()
     async with httpx.AsyncClient(
-        base_url=instance.base_url, trust_env=False, timeout=5.0
+        base_url=instance.base_url, trust_env=False, timeout=5.0, headers=ALICE_AUTH_HEADERS
     ) as status:
         fire = openai_stream(client, params.body())
         cpu_before = {

@@ -9,9 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.report import _alice_settings, _header, _ms, _table, _verdict
+from bench.report import _alice_settings, _header, _ms, _table, _verdict, _with_ci
+from bench.report import _targets as _targets_with_ci
 
-__all__ = ["SECTIONS", "cache_hit_section", "killswitch_section", "overload_section"]
+__all__ = [
+    "SECTIONS",
+    "auth_section",
+    "cache_hit_section",
+    "killswitch_section",
+    "overload_section",
+]
 
 
 def _pct(value: float | None) -> str:
@@ -422,8 +429,58 @@ def cache_hit_section(path: Path, result: dict[str, Any]) -> str:
 
 
 #: Benchmark name → its section renderer, in document order.
+def auth_section(path: Path, result: dict[str, Any]) -> str:
+    """Authentication and rate limiting against the same route without them."""
+    p = result["parameters"]
+    a = result["analysis"]
+    rows = []
+    for name, s in a["ms"].items():
+        added = a["added_ms"].get(name)
+        rows.append(
+            [
+                name,
+                s["n"],
+                _ms(s["p50"]),
+                _ms(s["p99"]),
+                _with_ci(added, "p50") if added else "baseline",
+                _with_ci(added, "p99", bold=True) if added else "baseline",
+            ]
+        )
+    inproc = a["inprocess"]
+    inproc_rows = [
+        [label, inproc[key]["n"], _ms(inproc[key]["p50"]), _ms(inproc[key]["p99"])]
+        for key, label in (
+            ("authenticate_cached_us", "`Authenticator.authenticate` (key cached)"),
+            ("memory_hit_us", "`MemoryRateLimiter.hit`"),
+            ("redis_hit_us", "`RedisRateLimiter.hit` (local Redis, one Lua script)"),
+        )
+        if key in inproc
+    ]
+    return "\n\n".join(
+        [
+            "## (f) Authentication and rate limits: added per request (`bench/auth.py`)",
+            _header(result, path),
+            f"Four `alice serve` processes side by side, the same but for security: `open` "
+            f"(`ALICE_AUTH=off`, `ALICE_RATE_LIMIT=off`, the baseline), `auth` (API keys), "
+            f"`auth+memory` (keys and in-process token buckets), `auth+redis` (keys and the "
+            f"Redis token buckets, one Lua script per request). Every request is "
+            f"`GET /v1/models` with a valid key: no model call and no database, so the "
+            f"difference is the security middleware. Limits far above the load (nothing "
+            f"refused). One keep-alive connection per target, one request at a time; "
+            f"{p['warmup']} uncounted warm-up requests per target, then {p['rounds']} "
+            f"rounds of {p['requests_per_round']} per target, the order rotating.",
+            "Times in ms at the client; added = target minus `open` (bootstrap 95% CI):",
+            _table(["target", "n", "p50", "p99", "added p50", "added p99"], rows),
+            "In process, one awaited call at a time, in µs:",
+            _table(["operation", "n", "p50", "p99"], inproc_rows),
+            _targets_with_ci(result["targets_met"]),
+        ]
+    )
+
+
 SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "overload": overload_section,
     "killswitch": killswitch_section,
     "cache_hit": cache_hit_section,
+    "auth": auth_section,
 }

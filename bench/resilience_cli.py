@@ -1,4 +1,4 @@
-"""Command-line options and runs of the overload, killswitch and cache-hit benchmarks.
+"""Command-line options and runs of the overload, killswitch, cache-hit and auth benchmarks.
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -9,13 +9,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from bench.auth import AuthParams, run_auth
 from bench.cache_hit import CacheHitParams, run_cache_hit
 from bench.killswitch import KillswitchParams, run_killswitch
 from bench.overload import OverloadParams, run_overload
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
 
-BENCHES = ("overload", "killswitch", "cache_hit")
+BENCHES = ("overload", "killswitch", "cache_hit", "auth")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +88,16 @@ def _cache_hit(args: argparse.Namespace) -> CacheHitParams:
     return result
 
 
+def _auth(args: argparse.Namespace) -> AuthParams:
+    params = (
+        AuthParams(rounds=2, requests_per_round=100, warmup=50, inprocess_calls=500, quick=True)
+        if args.quick
+        else AuthParams()
+    )
+    result: AuthParams = _with(params, {"alice_env": tuple(args.alice_env)})
+    return result
+
+
 def runs(
     args: argparse.Namespace, commands: set[str]
 ) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
@@ -98,4 +109,6 @@ def runs(
         chosen.append(("killswitch", lambda: run_killswitch(_killswitch(args))))
     if commands & {"all", "cache_hit"}:
         chosen.append(("cache_hit", lambda: run_cache_hit(_cache_hit(args))))
+    if commands & {"all", "auth"}:
+        chosen.append(("auth", lambda: run_auth(_auth(args))))
     return chosen

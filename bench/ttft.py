@@ -14,8 +14,13 @@ Two targets, the same model file, the same prompt text, temperature 0:
 
 They run interleaved, never concurrently (both need the 2 cores): each round asks every
 question of Alice and of the direct model, one after the other, the order of the pair
-alternating. Both see the same sequence of prompts, so llama.cpp's prompt-prefix reuse
-treats them alike.
+alternating, with ``settle_s`` of idle time before each request so that each starts on
+an idle machine. Whichever target runs second in a pair is ~10 ms slower than the first
+(also when Alice's model worker is driven from a script without HTTP: the bias lies
+between two llama.cpp instances taking turns, not in Alice's request path; the settle
+time did not remove it), so the alternation matters: it cancels the bias on average.
+Both see the same sequence of prompts, so llama.cpp's prompt-prefix reuse treats them
+alike.
 
 Decode rate: completion tokens divided by the time from the first to the last text
 chunk. Alice reports ``completion_tokens`` in its ``done`` event; llama-cpp-python's
@@ -32,11 +37,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
-from bench.alice_server import READY_PATH, alice_process, env_pairs, model_healthy
-from bench.processes import free_port, loopback_url
+from bench.alice_server import alice_client, embedded_alice, env_pairs
 from bench.stats import bootstrap_difference, summarize
 
 __all__ = ["QUESTIONS", "Question", "TtftParams", "run_ttft"]
@@ -81,6 +84,8 @@ class TtftParams:
     temperature: float = 0.0
     n_ctx: int = 4096
     min_tokens_for_rate: int = 32
+    # Idle time before each request (see the module docstring).
+    settle_s: float = 0.15
     questions: tuple[Question, ...] = QUESTIONS
     alice_env: tuple[str, ...] = ()
     quick: bool = False
@@ -102,9 +107,7 @@ class AliceClient:
     """Streams ``POST /api/chat`` answers from a running Alice."""
 
     def __init__(self, base_url: str, params: TtftParams) -> None:
-        self._client = httpx.Client(
-            base_url=base_url, timeout=httpx.Timeout(10.0, read=300.0), trust_env=False
-        )
+        self._client = alice_client(base_url)
         self._params = params
 
     def close(self) -> None:
@@ -374,28 +377,15 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
     system_prompt = Settings().system_prompt
     alice_settings = {**env_pairs(ALICE_DEFAULT_ENV), **env_pairs(params.alice_env)}
     with tempfile.TemporaryDirectory(prefix="alice-bench-ttft-") as tmp:
-        work = Path(tmp)
-        data_dir = work / "alice-data"
-        data_dir.mkdir()
-        port = free_port()
-        server = alice_process(
-            port=port,
-            data_dir=data_dir,
-            log_dir=work,
-            settings={
-                "ALICE_PROVIDER": "llamacpp",
-                "ALICE_SYSTEM_PROMPT": system_prompt,
-                **alice_settings,
-            },
-        )
-        with server:
-            ready_s = server.wait_ready(
-                loopback_url(port) + READY_PATH, timeout_s=600, accept=model_healthy
-            )
-            log(f"alice ready in {ready_s:.1f} s (model assembled and loaded)")
-            model_path = data_dir / "models" / BUNDLED_MODEL_FILE
+        settings = {
+            "ALICE_PROVIDER": "llamacpp",
+            "ALICE_SYSTEM_PROMPT": system_prompt,
+            **alice_settings,
+        }
+        with embedded_alice(Path(tmp), settings, log) as server:
+            model_path = server.data_dir / "models" / BUNDLED_MODEL_FILE
             direct = DirectModel(model_path, system_prompt, params)
-            alice = AliceClient(loopback_url(port), params)
+            alice = AliceClient(server.base_url, params)
             try:
                 pairs = _measure(alice, direct, params, log)
                 prompt_tokens = {q.key: direct.prompt_tokens(q.text) for q in params.questions}
@@ -437,10 +427,14 @@ def _measure(
         for index, question in enumerate(params.questions):
             alice_first = (round_index + index) % 2 == 0
             if alice_first:
+                time.sleep(params.settle_s)
                 a = alice.ask(question.text)
+                time.sleep(params.settle_s)
                 d = direct.ask(question.text)
             else:
+                time.sleep(params.settle_s)
                 d = direct.ask(question.text)
+                time.sleep(params.settle_s)
                 a = alice.ask(question.text)
             pairs.append(
                 _pair_record(question, round_index, "alice" if alice_first else "direct", a, d)

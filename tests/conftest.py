@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from alice.app import create_app
+from alice.app import create_app, database_config
 from alice.llm.providers.llamacpp import (
     BUNDLED_MODEL_FILE,
     LlamaCppConfig,
@@ -23,6 +23,7 @@ from alice.llm.providers.llamacpp import (
     ensure_bundled_model,
 )
 from alice.settings import DEFAULT_LLAMACPP_MODEL, Settings
+from alice.store import Database, migrate
 from tests.support import postgres
 from tests.support import redis as redis_support
 from tests.support.servers import serve_in_thread
@@ -71,10 +72,15 @@ def make_settings(tmp_path: Path, model_file: Path) -> SettingsFactory:
     def make(**overrides: Any) -> Settings:
         # No machine sampling unless a test is about it: the Guardian would (rightly)
         # brown out when the test machine is busy, and change what a test observes.
+        # Authentication and rate limits are off unless a test is about them (the
+        # security suite turns them on; tests/alice/security/test_every_route.py proves
+        # that every non-public route refuses a request without a key when they are on).
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "model_path": model_file,
             "guardian_enabled": False,
+            "auth": "off",
+            "rate_limit": "off",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -121,6 +127,15 @@ async def database_url(
     url = await postgres.create_database(postgres_admin_url, name)
     yield url
     await postgres.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated `Database` on SQLite and on PostgreSQL (see `database_url`)."""
+    db = Database(database_config(Settings(_env_file=None, database_url=database_url)))  # type: ignore[call-arg]
+    await migrate(db)
+    yield db
+    await db.aclose()
 
 
 # Read at import: _isolated_environment removes ALICE_* variables before fixtures run.

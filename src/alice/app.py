@@ -11,19 +11,24 @@ known to be down, the offline answer).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import redis.asyncio
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from alice import __version__
 from alice.api import BodyLimitMiddleware, GuardianHeaderMiddleware, install_error_handlers
+from alice.api.deps import require_chat
+from alice.api.middleware import SingleQueryMiddleware, UploadGuardMiddleware
 from alice.api.routes import chat, conversations, health, openai
 from alice.api.routes import guardian as guardian_routes
+from alice.api.routes import keys as key_routes
+from alice.api.security import install_openapi
 from alice.cache import MemoryCache, RedisCache, ResponseCache
 from alice.chat import ChatConfig, ChatService
 from alice.errors import ConfigurationError
@@ -32,11 +37,27 @@ from alice.guardian.runtime import Guardian, ModeEffects
 from alice.llm import Provider
 from alice.llm.backends import build_router
 from alice.llm.router.router import ModelRouter
+from alice.security.auth import Authenticator
+from alice.security.middleware import RequestTimeoutMiddleware, SecurityMiddleware
+from alice.security.ratelimit import (
+    BucketSpec,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 from alice.settings import Settings
 from alice.store.database import Database, DatabaseConfig
 from alice.store.migrate import migrate
+from alice.store.tenants import KeyStore
 
-__all__ = ["build_cache", "build_guardian", "chat_config", "create_app", "database_config"]
+__all__ = [
+    "build_cache",
+    "build_guardian",
+    "build_rate_limiter",
+    "chat_config",
+    "create_app",
+    "database_config",
+]
 
 log = structlog.get_logger("alice.app")
 
@@ -92,25 +113,78 @@ def build_guardian(settings: Settings, router: ModelRouter) -> Guardian:
     )
 
 
+def _redis(settings: Settings) -> redis.asyncio.Redis:
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        # One quick retry: a cache or a counter must never hold a request up for seconds.
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
 def build_cache(settings: Settings) -> ResponseCache | None:
     """The response cache ``ALICE_CACHE`` names."""
     if settings.cache == "off":
         return None
     if settings.cache == "memory":
         return MemoryCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
-    client = redis.asyncio.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-        # One quick retry: a cache must never hold a chat request up for seconds.
-        retry=Retry(NoBackoff(), 1),
-    )
     return RedisCache(
-        client,
+        _redis(settings),
         prefix=settings.redis_prefix,
         max_entries=settings.cache_max_entries,
         ttl_s=settings.cache_ttl_s,
     )
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The rate limiter ``ALICE_RATE_LIMIT`` names."""
+    if settings.rate_limit == "off":
+        return None
+    if settings.rate_limit == "memory":
+        return MemoryRateLimiter()
+    return RedisRateLimiter(_redis(settings), prefix=settings.redis_prefix)
+
+
+def _buckets(settings: Settings) -> tuple[BucketSpec, BucketSpec]:
+    key = BucketSpec(
+        requests=settings.rate_limit_requests,
+        window_s=settings.rate_limit_window_s,
+        burst=settings.rate_limit_burst or settings.rate_limit_requests,
+    )
+    ip = BucketSpec(
+        requests=settings.rate_limit_ip_requests,
+        window_s=settings.rate_limit_window_s,
+        burst=settings.rate_limit_ip_requests,
+    )
+    return key, ip
+
+
+_NO_AUTH_WARNING = """\
+************************************************************************
+WARNING: authentication is OFF (ALICE_AUTH=off). Anyone who can reach
+this server can read every conversation and use the admin API.
+Use this for development on your own machine only.
+************************************************************************
+"""
+
+
+async def _bootstrap_key(settings: Settings, keys: KeyStore) -> None:
+    """Issue the first admin key once per database; print a generated one once."""
+    given = settings.bootstrap_admin_key
+    issued = await keys.bootstrap(given.get_secret_value() if given else None)
+    if issued is None:
+        return
+    # The key goes to the terminal only, never into a log record.
+    log.info("auth.bootstrap_key_issued", key_id=issued.record.id, prefix=issued.record.prefix)
+    if given is None:
+        sys.stderr.write(
+            "\nAlice issued the first admin API key (shown this once; store it now):\n\n"
+            f"    {issued.key}\n\n"
+            "Use it as 'Authorization: Bearer <key>'; create more with\n"
+            "'alice keys create --tenant default --scope chat'.\n\n"
+        )
+        sys.stderr.flush()
 
 
 async def _start_router(router: ModelRouter) -> None:
@@ -139,6 +213,11 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     database = Database(database_config(settings))
     guardian = build_guardian(settings, router)
     cache = build_cache(settings)
+    keys = KeyStore(database)
+    authenticator = (
+        Authenticator(keys, ttl_s=settings.auth_cache_ttl_s) if settings.auth == "keys" else None
+    )
+    limiter = build_rate_limiter(settings)
     service = ChatService(
         router=router,
         database=database,
@@ -151,6 +230,11 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await migrate(database)
+        if authenticator is None:
+            sys.stderr.write(_NO_AUTH_WARNING)
+            log.warning("auth.disabled", setting="ALICE_AUTH=off")
+        else:
+            await _bootstrap_key(settings, keys)
         loading = asyncio.create_task(_start_router(router) if owns_backends else _noop())
         await guardian.start()
         log.info(
@@ -166,6 +250,10 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
             await guardian.stop()
             if isinstance(cache, RedisCache):
                 await cache.aclose()
+            if limiter is not None:
+                await limiter.aclose()
+            if authenticator is not None:
+                await authenticator.aclose()
             loading.cancel()
             with suppress(asyncio.CancelledError):
                 await loading
@@ -184,9 +272,36 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app.state.database = database
     app.state.chat = service
     app.state.guardian = guardian
+    app.state.keys = keys
+    app.state.authenticator = authenticator
     install_error_handlers(app)
+    public = settings.public_paths
+    key_bucket, ip_bucket = _buckets(settings)
+    # Outermost last: Guardian header, auth and rate limit, uploads on low disk, body
+    # size, timeout, single-valued query parameters.
+    app.add_middleware(SingleQueryMiddleware)
+    app.add_middleware(
+        RequestTimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_paths=public
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        UploadGuardMiddleware,
+        disk_low=lambda: guardian.disk_low,
+        retry_after_s=settings.shed_retry_after_s,
+    )
+    app.add_middleware(
+        SecurityMiddleware,
+        authenticator=authenticator,
+        limiter=limiter,
+        key_bucket=key_bucket,
+        ip_bucket=ip_bucket,
+        public_paths=public,
+    )
     app.add_middleware(GuardianHeaderMiddleware, mode=lambda: guardian.mode)
-    for module in (health, chat, conversations, openai, guardian_routes):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (chat, conversations, openai):
+        app.include_router(module.router, dependencies=[Depends(require_chat)])
+    app.include_router(guardian_routes.router)
+    app.include_router(key_routes.router)
+    install_openapi(app, settings, public)
     return app

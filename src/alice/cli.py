@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models).
+"""``alice``: the command line (serve, chat, migrate, models, tenants, keys).
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -7,9 +7,11 @@ on stderr naming the setting and what it accepts, and exit code 2.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import orjson
@@ -19,6 +21,9 @@ from rich.table import Table
 
 from alice.errors import AliceError, ConfigurationError
 from alice.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from alice.store.tenants import IssuedKey, KeyStore
 
 __all__ = ["app", "main"]
 
@@ -80,6 +85,9 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # The client IP (per-IP rate limits) from X-Forwarded-For of these proxies only.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
@@ -101,6 +109,150 @@ def migrate() -> None:
 
     revision = _run(go)
     typer.echo(f"database at revision {revision}")
+
+
+tenants_app = typer.Typer(help="Manage tenants (in the configured database).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (in the configured database).", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+
+
+def _with_keys(use: Callable[[KeyStore], Coroutine[Any, Any, T]]) -> T:
+    """Run ``use`` against the configured database (migrated first)."""
+    from alice.app import database_config
+    from alice.observability import configure_logging
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
+    from alice.store.tenants import KeyStore
+
+    settings = _settings()
+    # Changes are logged (ids only) on stderr and to ALICE_LOG_FILE, like the server's;
+    # stdout keeps only the command's output (a new key alone on its line).
+    configure_logging(
+        level="info",
+        fmt="console",
+        log_file=settings.log_file,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    async def go() -> T:
+        database = Database(database_config(settings))
+        try:
+            await run_migrations(database)
+            return await use(KeyStore(database))
+        finally:
+            await database.aclose()
+
+    return _run(go)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _print_new_key(issued: IssuedKey) -> None:
+    # The key alone on stdout (so `KEY=$(alice keys create ...)` works); the rest on stderr.
+    typer.echo(issued.key)
+    record = issued.record
+    err.print(
+        f"[dim]key {record.id} for tenant {record.tenant_id}, scope {' '.join(record.scopes)}"
+        " — shown this once, store it now[/dim]",
+        highlight=False,
+    )
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="Tenant name (a-z, 0-9, -, _).")],
+) -> None:
+    """Create a tenant."""
+    record = _with_keys(lambda keys: keys.create_tenant(name))
+    typer.echo(f"tenant {record.id} created")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List tenants with their number of live keys."""
+    records = _with_keys(lambda keys: keys.list_tenants())
+    table = Table("tenant", "live keys", "created")
+    for record in records:
+        table.add_row(record.id, str(record.key_count), _when(record.created_at))
+    Console().print(table)
+
+
+@tenants_app.command("delete")
+def tenants_delete(
+    name: Annotated[str, typer.Argument(help="Tenant to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a tenant with all its keys, conversations and messages."""
+    if not yes:
+        typer.confirm(f"Delete tenant {name!r} and all its data?", abort=True)
+    _with_keys(lambda keys: keys.delete_tenant(name))
+    typer.echo(f"tenant {name} deleted")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")] = "default",
+    scope: Annotated[str, typer.Option(help="chat or admin.")] = "chat",
+    name: Annotated[str, typer.Option(help="A label for listings.")] = "",
+    rate_requests: Annotated[
+        int | None, typer.Option(min=1, help="Own rate limit: requests per window.")
+    ] = None,
+    rate_burst: Annotated[int | None, typer.Option(min=1, help="Own bucket size.")] = None,
+    rate_window_s: Annotated[float | None, typer.Option(min=0.001, help="Own window.")] = None,
+) -> None:
+    """Issue an API key; the key is printed once, on its own line."""
+    from alice.security.keys import SCOPES, RateOverride
+
+    if scope not in SCOPES:
+        err.print(f"[red]error:[/red] --scope must be one of {', '.join(SCOPES)}")
+        raise typer.Exit(2)
+    rate = RateOverride(rate_requests, rate_burst, rate_window_s)
+    issued = _with_keys(lambda keys: keys.create_key(tenant, (scope,), name=name, rate=rate))
+    _print_new_key(issued)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+) -> None:
+    """List keys (never the keys themselves: their id and first characters)."""
+    records = _with_keys(lambda keys: keys.list_keys(tenant))
+    table = Table("id", "tenant", "prefix", "scopes", "name", "created", "last used", "state")
+    for r in records:
+        state = f"revoked {_when(r.revoked_at)}" if r.revoked_at else "live"
+        table.add_row(
+            r.id,
+            r.tenant_id,
+            r.prefix + "…",
+            " ".join(r.scopes),
+            r.name,
+            _when(r.created_at),
+            _when(r.last_used_at),
+            state,
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (alice keys list).")],
+) -> None:
+    """Revoke a key (running servers stop accepting it within ALICE_AUTH_CACHE_TTL_S)."""
+    record = _with_keys(lambda keys: keys.revoke_key(None, key_id))
+    typer.echo(f"key {record.id} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id (alice keys list).")],
+) -> None:
+    """Replace a key with a new one (same tenant, scope, limits); the old one is revoked."""
+    _print_new_key(_with_keys(lambda keys: keys.rotate_key(None, key_id)))
 
 
 @app.command()
@@ -148,10 +300,14 @@ def chat(
     ] = None,
     temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0)] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="ALICE_API_KEY", help="Key for --url (default: $ALICE_API_KEY)."),
+    ] = None,
 ) -> None:
     """Send a message and stream the answer into the terminal."""
     if url is not None:
-        conversation_id = _chat_remote(url, text, conversation, temperature, max_tokens)
+        conversation_id = _chat_remote(url, text, conversation, temperature, max_tokens, api_key)
     else:
         conversation_id = _chat_local(text, conversation, temperature, max_tokens)
     err.print(f"[dim]conversation {conversation_id}[/dim]", highlight=False)
@@ -207,8 +363,10 @@ def _chat_remote(
     conversation: str | None,
     temperature: float | None,
     max_tokens: int | None,
+    api_key: str | None,
 ) -> str:
     body: dict[str, Any] = {"text": text, "stream": True}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if conversation:
         body["conversation_id"] = conversation
     if temperature is not None:
@@ -219,7 +377,9 @@ def _chat_remote(
     event = ""
     try:
         with (
-            httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(10, read=300)) as client,
+            httpx.Client(
+                base_url=url.rstrip("/"), timeout=httpx.Timeout(10, read=300), headers=headers
+            ) as client,
             client.stream("POST", "/api/chat", json=body) as response,
         ):
             if response.status_code >= 400:

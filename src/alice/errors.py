@@ -10,13 +10,21 @@ Hierarchy::
 
     AliceError                          500 internal-error
     ├── InvalidRequestError             422 invalid-request
+    │   └── TenantExistsError           409 tenant-exists
     ├── PayloadTooLargeError            413 payload-too-large
     │   └── MessageTooLongError         413 message-too-long
+    ├── UnauthenticatedError            401 unauthenticated     (WWW-Authenticate)
+    ├── ForbiddenError                  403 forbidden
+    ├── RateLimitedError                429 rate-limited        (Retry-After)
     ├── OverloadedError                 429 overloaded          (Retry-After)
     ├── LoadShedError                   503 load-shed           (Retry-After)
+    ├── RequestTimeoutError             504 request-timeout
+    ├── InsufficientStorageError        507 insufficient-storage (Retry-After)
     ├── NotFoundError                   404 not-found
     │   ├── ConversationNotFoundError   404 conversation-not-found
-    │   └── ModelNotFoundError          404 model-not-found
+    │   ├── ModelNotFoundError          404 model-not-found
+    │   ├── ApiKeyNotFoundError         404 api-key-not-found
+    │   └── TenantNotFoundError         404 tenant-not-found
     ├── ModelError                      502 model-error
     │   ├── ModelUnavailableError       503 model-unavailable   (Retry-After)
     │   ├── ModelTimeoutError           504 model-timeout
@@ -32,8 +40,11 @@ from typing import ClassVar
 
 __all__ = [
     "AliceError",
+    "ApiKeyNotFoundError",
     "ConfigurationError",
     "ConversationNotFoundError",
+    "ForbiddenError",
+    "InsufficientStorageError",
     "InvalidRequestError",
     "LoadShedError",
     "MessageTooLongError",
@@ -44,7 +55,12 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "RateLimitedError",
+    "RequestTimeoutError",
     "StorageError",
+    "TenantExistsError",
+    "TenantNotFoundError",
+    "UnauthenticatedError",
     "UpstreamError",
 ]
 
@@ -96,6 +112,54 @@ class InvalidRequestError(AliceError):
     default_message = "The request is invalid."
 
 
+class TenantExistsError(InvalidRequestError):
+    """A tenant of that name exists."""
+
+    code = "tenant-exists"
+    status = 409
+    default_message = "The tenant exists."
+
+
+class UnauthenticatedError(AliceError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthenticated"
+    status = 401
+    default_message = "A valid API key is required (Authorization: Bearer alice_...)."
+
+
+class ForbiddenError(AliceError):
+    """The key is valid but lacks the scope this operation needs."""
+
+    code = "forbidden"
+    status = 403
+    default_message = "This API key may not do that."
+
+
+class RateLimitedError(AliceError):
+    """The caller's token bucket is empty."""
+
+    code = "rate-limited"
+    status = 429
+    default_message = "Too many requests; slow down."
+
+
+class RequestTimeoutError(AliceError):
+    """The request took longer than ``ALICE_REQUEST_TIMEOUT_S``."""
+
+    code = "request-timeout"
+    status = 504
+    default_message = "The request took too long and was stopped."
+
+
+class InsufficientStorageError(AliceError):
+    """Free disk is low (the Guardian's disk sentinel): uploads are refused."""
+
+    code = "insufficient-storage"
+    status = 507
+    default_message = "The server is low on disk space; uploads are refused for now."
+
+
 class PayloadTooLargeError(AliceError):
     """The request body exceeds ``ALICE_MAX_BODY_BYTES``."""
 
@@ -140,6 +204,20 @@ class ConversationNotFoundError(NotFoundError):
 
     code = "conversation-not-found"
     default_message = "Conversation not found."
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No such API key for the caller's tenant."""
+
+    code = "api-key-not-found"
+    default_message = "No such API key."
+
+
+class TenantNotFoundError(NotFoundError):
+    """No such tenant."""
+
+    code = "tenant-not-found"
+    default_message = "No such tenant."
 
 
 class ModelNotFoundError(NotFoundError):

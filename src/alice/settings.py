@@ -183,6 +183,38 @@ class Settings(BaseSettings):
     emergency_history_messages: int = Field(2, ge=0, le=1000)
     shed_retry_after_s: int = Field(10, ge=1, le=3600)
 
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client IP ('*': any).",
+    )
+    request_timeout_s: float = Field(
+        300.0, gt=0, le=86400, description="Longest wait for a response to start: then 504."
+    )
+
+    # --- security ---------------------------------------------------------------------
+    auth: Literal["keys", "off"] = Field(
+        "keys", description="keys: every API call needs a key; off: development only."
+    )
+    auth_cache_ttl_s: float = Field(
+        10.0, ge=0, le=3600, description="How long a process trusts a key lookup."
+    )
+    bootstrap_admin_key: SecretStr | None = Field(
+        None, description="The first admin key (else one is generated and printed once)."
+    )
+    metrics_public: bool = Field(True, description="/metrics answers without a key.")
+    docs_public: bool = Field(False, description="/docs and /openapi.json answer without a key.")
+    rate_limit: Literal["memory", "redis", "off"] = Field(
+        "memory", description="Token buckets per key and per client IP; redis: across replicas."
+    )
+    rate_limit_requests: int = Field(6, ge=1, le=1_000_000, description="Per key per window.")
+    rate_limit_window_s: float = Field(10.0, gt=0, le=86400)
+    rate_limit_burst: int | None = Field(
+        None, ge=1, le=1_000_000, description="Bucket size per key (default: the requests)."
+    )
+    rate_limit_ip_requests: int = Field(
+        6, ge=1, le=1_000_000, description="Per client IP per window, for requests without a key."
+    )
+
     # --- response cache ---------------------------------------------------------------
     cache: Literal["memory", "redis", "off"] = Field(
         "memory", description="Cache of deterministic (temperature 0) answers."
@@ -257,6 +289,25 @@ class Settings(BaseSettings):
         """The SQLAlchemy URL for the configured database, with the driver Alice uses."""
         url = self.database_url or f"sqlite:///{self.resolved_data_dir / 'alice.db'}"
         return _driver(url)
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        from alice.security.keys import looks_like_key
+
+        if value is not None and not looks_like_key(value.get_secret_value()):
+            raise ValueError("an Alice key is 'alice_' and 40 letters or digits")
+        return value
+
+    @property
+    def public_paths(self) -> frozenset[str]:
+        """Paths that answer without an API key."""
+        paths = {"/health", "/ready"}
+        if self.metrics_public:
+            paths.add("/metrics")
+        if self.docs_public:
+            paths |= {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+        return frozenset(paths)
 
     @property
     def models(self) -> tuple[str, ...]:

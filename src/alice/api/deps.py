@@ -11,11 +11,26 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, Request
 
 from alice.chat import ChatService
+from alice.errors import ForbiddenError, UnauthenticatedError
 from alice.llm.router.admission import Priority
+from alice.security.auth import Authenticator
+from alice.security.keys import Principal
 from alice.settings import Settings
 from alice.store.database import Database
+from alice.store.tenants import KeyStore
 
-__all__ = ["ChatServiceDep", "DatabaseDep", "PriorityDep", "SettingsDep", "TenantDep"]
+__all__ = [
+    "AdminDep",
+    "AuthenticatorDep",
+    "ChatServiceDep",
+    "DatabaseDep",
+    "KeyStoreDep",
+    "OperatorDep",
+    "PriorityDep",
+    "SettingsDep",
+    "TenantDep",
+    "require_chat",
+]
 
 
 async def _chat_service(request: Request) -> ChatService:
@@ -33,9 +48,49 @@ async def _database(request: Request) -> Database:
     return database
 
 
-async def _tenant(_request: Request) -> str:
-    # Every caller is the default tenant until API keys map callers to tenants.
-    return "default"
+def _principal(request: Request) -> Principal:
+    # Set by SecurityMiddleware for every non-public path; a route reached without one
+    # is a public path by mistake, and answers 401 rather than serve the default tenant.
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:
+        raise UnauthenticatedError()
+    return principal
+
+
+async def require_chat(request: Request) -> Principal:
+    """The caller, who must hold the ``chat`` scope (every key does)."""
+    principal = _principal(request)
+    if not principal.allows("chat"):
+        raise ForbiddenError("This API key has no 'chat' scope.")
+    return principal
+
+
+async def _admin(request: Request) -> Principal:
+    principal = _principal(request)
+    if not principal.allows("admin"):
+        raise ForbiddenError("This needs an API key with the 'admin' scope.")
+    return principal
+
+
+async def _operator(request: Request) -> Principal:
+    principal = await _admin(request)
+    if not principal.is_operator:
+        raise ForbiddenError("This needs an admin key of the default (operator) tenant.")
+    return principal
+
+
+async def _tenant(request: Request) -> str:
+    return (await require_chat(request)).tenant_id
+
+
+async def _keys(request: Request) -> KeyStore:
+    keys: KeyStore = request.app.state.keys
+    return keys
+
+
+async def _authenticator(request: Request) -> Authenticator | None:
+    authenticator: Authenticator | None = request.app.state.authenticator
+    return authenticator
 
 
 async def _priority(
@@ -52,3 +107,7 @@ PriorityDep = Annotated[int, Depends(_priority)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 TenantDep = Annotated[str, Depends(_tenant)]
+AdminDep = Annotated[Principal, Depends(_admin)]
+OperatorDep = Annotated[Principal, Depends(_operator)]
+KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
+AuthenticatorDep = Annotated[Authenticator | None, Depends(_authenticator)]

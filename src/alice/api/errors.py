@@ -86,6 +86,10 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
 
 async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    if exc.status_code == 400:
+        # Starlette's "error parsing the body" (bytes that are not JSON text): the same
+        # answer as any other malformed JSON.
+        return error_response(422, "invalid-request", "The request body is not valid JSON.")
     code = _HTTP_CODES.get(exc.status_code, "http-error")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
     if exc.status_code == 404 and message == "Not Found":

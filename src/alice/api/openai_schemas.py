@@ -55,7 +55,8 @@ class StreamOptions(BaseModel):
 class ChatCompletionCreate(BaseModel):
     """``POST /v1/chat/completions`` request."""
 
-    model_config = ConfigDict(extra="allow")
+    # Unknown OpenAI parameters are accepted (and ignored); known ones are typed strictly.
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1)
     messages: list[InputMessage] = Field(min_length=1)

@@ -48,9 +48,15 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class ChatCreate(BaseModel):
     """A user message to Alice."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "max_tokens": true or "stream": "yes" are errors, not coerced.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: str = Field(description="The user's message.", examples=["Hej! Vad kan du göra?"])
+    text: str = Field(
+        description="The user's message (not only whitespace).",
+        examples=["Hej! Vad kan du göra?"],
+        # Checked by the chat service, which names the problem ("The message is empty.").
+        json_schema_extra={"pattern": r"\S"},
+    )
     conversation_id: str | None = Field(
         None, description="Continue this conversation; omit to start a new one."
     )

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-__all__ = ["sse_event", "sse_response"]
+__all__ = ["SSE_HEADERS", "sse_event", "sse_response"]
 
-_HEADERS = {
+SSE_HEADERS = {
     "Cache-Control": "no-cache",
     # Tell nginx-style proxies not to buffer the stream.
     "X-Accel-Buffering": "no",
@@ -30,5 +30,5 @@ def sse_response(
 ) -> StreamingResponse:
     """A ``text/event-stream`` response that streams ``frames`` as they come."""
     return StreamingResponse(
-        frames, media_type="text/event-stream", headers={**_HEADERS, **(headers or {})}
+        frames, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
     )

@@ -5,15 +5,21 @@ first output before they commit to a status code: a model that is down or a conv
 that does not exist is then an ordinary JSON error with the right status (503 with
 Retry-After, 404), not an error buried in a 200 stream. Once streaming has begun, a
 failure becomes the API's error event, never a silent cut.
+
+A turn whose answer is already known when it starts (a cache hit) is read to its end
+while priming and sent as one ``text/event-stream`` body: the same events, without a
+streaming task per response.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 import anyio
 import structlog
+from starlette.responses import Response
 
+from alice.api.sse import SSE_HEADERS, sse_response
 from alice.chat import (
     ChatService,
     TurnDelta,
@@ -38,6 +44,27 @@ class PrimedTurn:
         self._buffered = buffered
         started = next((e for e in buffered if isinstance(e, TurnStarted)), None)
         self.conversation_id = started.conversation_id if started else ""
+        self.complete = bool(buffered) and isinstance(buffered[-1], TurnFinished)
+
+    def response(
+        self,
+        encode: Callable[[TurnEvent], bytes | None],
+        on_error: Callable[[AliceError], bytes],
+        *,
+        trailer: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The turn as an SSE response: one body when complete, else a stream."""
+        if not self.complete:
+            return sse_response(self.frames(encode, on_error, trailer), headers=headers)
+        frames = [frame for frame in map(encode, self._buffered) if frame]
+        if trailer:
+            frames.append(trailer)
+        return Response(
+            b"".join(frames),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **(headers or {})},
+        )
 
     async def frames(
         self,
@@ -82,12 +109,19 @@ async def prime_turn(
     """
     events = service.stream(request, tenant_id=tenant_id)
     buffered: list[TurnEvent] = []
+    to_the_end = False
     try:
         async for event in events:
             buffered.append(event)
-            if isinstance(event, TurnDelta | TurnFinished):
+            if isinstance(event, TurnStarted):
+                to_the_end = event.cached
+            elif isinstance(event, TurnFinished) or (
+                isinstance(event, TurnDelta) and not to_the_end
+            ):
                 break
     except BaseException:
         await events.aclose()
         raise
+    if to_the_end:
+        await events.aclose()
     return PrimedTurn(events, buffered)

@@ -5,7 +5,9 @@ replaying an earlier answer would change its behaviour; `cache_key` returns None
 
 The key is the sha256 of a canonical JSON document holding everything that decides the
 answer: the conversation (role and content of each message), ``model``, ``max_tokens``,
-``temperature``, ``top_p``, ``stop`` and ``seed``, plus `CACHE_KEY_VERSION`.
+``temperature``, ``top_p``, ``stop`` and ``seed``, plus `CACHE_KEY_VERSION` and the
+``scope`` (the tenant): tenants never share entries, since a hit would tell one tenant
+that another asked the same thing (and later, answers may depend on a tenant's data).
 Normalisation, deliberately small:
 
 * message content: runs of whitespace become one space, ends are stripped. Case is kept
@@ -27,14 +29,15 @@ __all__ = ["CACHE_KEY_VERSION", "cache_key"]
 
 # Bump when the document below, the normalisation or the stored value changes: every
 # old entry then simply stops being found and expires on its own.
-CACHE_KEY_VERSION = 1
+CACHE_KEY_VERSION = 2
 
 
-def cache_key(request: CompletionRequest) -> str | None:
+def cache_key(request: CompletionRequest, *, scope: str) -> str | None:
     """The cache key of ``request``, or None when it must not be answered from a cache.
 
     Args:
         request: the completion as it would be sent to the provider.
+        scope: whose entry it is (the tenant id); equal requests of two scopes differ.
 
     Returns:
         64 lowercase hex characters, or None when ``temperature`` is above 0 (or NaN).
@@ -43,6 +46,7 @@ def cache_key(request: CompletionRequest) -> str | None:
         return None
     document = {
         "version": CACHE_KEY_VERSION,
+        "scope": scope,
         "messages": [[m.role, _collapse_whitespace(m.content)] for m in request.messages],
         "model": request.model,
         "max_tokens": request.max_tokens,

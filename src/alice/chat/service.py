@@ -1,7 +1,8 @@
 """The conversation service: the one path every channel (HTTP, OpenAI API, CLI) uses.
 
 A turn is: validate → read the stored history → look the request up in the response
-cache → commit the user's message → stream the model's answer → commit the answer →
+cache → commit the user's message (the model already starts on it; nothing of the
+answer is sent before the commit) → stream the model's answer → commit the answer →
 report ids and usage. A cache hit commits the user's message and the answer in one
 transaction before anything is sent. The answer is committed before the final event is
 yielded, so a client that saw the final event has an answer on disk. A turn that fails
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
@@ -102,11 +103,16 @@ class TurnRequest:
 
 @dataclass(frozen=True, slots=True)
 class TurnStarted:
-    """The user's message is committed."""
+    """The user's message is committed.
+
+    ``cached`` says the whole answer is already known (a cache hit): every later event
+    of the turn follows without waiting.
+    """
 
     conversation_id: str
     message_id: str
     model: str
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +272,9 @@ class ChatService:
             stop=request.stop,
             seed=request.seed,
         )
-        source = _AnswerSource(self, completion, tier=effects.tier, priority=request.priority)
+        source = _AnswerSource(
+            self, completion, tier=effects.tier, priority=request.priority, scope=tenant_id
+        )
         try:
             hit = await source.lookup()
             if hit is not None:
@@ -275,11 +283,24 @@ class ChatService:
                     async for event in cached:
                         yield event
                 return
-            turn = await repo.begin_turn(request.conversation_id, request.text)
+            # A request the model's queue would refuse now is refused before anything is
+            # stored: an overload is answered without database work (the router still
+            # decides; a refusal after this point removes the stored turn again).
+            self._router.check_admission(effects.tier, completion.model, priority=request.priority)
+            # The model starts on the question while it is committed: the prompt's
+            # prefill hides the commit. Nothing of the answer leaves before the commit
+            # (`TurnStarted` is the acknowledgement); a failed commit stops the model.
+            model_started = time.perf_counter()
+            chunks = _Prefetch(source.chunks())
+            try:
+                turn = await repo.begin_turn(request.conversation_id, request.text)
+            except BaseException:
+                await chunks.aclose()
+                raise
             yield TurnStarted(turn.conversation_id, turn.message_id, model)
             # aclosing: a client that leaves closes this generator, and the model
             # turn must then store its partial answer at once, not when collected.
-            answer = self._model_turn(repo, turn, source, started_at)
+            answer = self._model_turn(repo, turn, model, chunks, started_at, model_started)
             async with aclosing(answer):
                 async for event in answer:
                     yield event
@@ -312,7 +333,7 @@ class ChatService:
         )
         stored = turn.answer
         assert stored is not None  # begin_turn stores the answer it was given  # noqa: S101
-        yield TurnStarted(turn.conversation_id, turn.message_id, model)
+        yield TurnStarted(turn.conversation_id, turn.message_id, model, cached=True)
         yield TurnDelta(hit.text)
         self._log_turn(
             turn.conversation_id,
@@ -341,8 +362,10 @@ class ChatService:
         self,
         repo: ConversationRepository,
         turn: TurnStart,
-        source: _AnswerSource,
+        model: str,
+        chunks: _Prefetch,
         started_at: float,
+        model_started: float,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Stream the model's answer; commit it (or what there was of it).
 
@@ -350,7 +373,6 @@ class ChatService:
         again: the client got the refusal, never the ids, and retries it later.
         """
         conversation_id = turn.conversation_id
-        model = source.request.model
         pieces: list[str] = []
         first_token_ms: int | None = None
         usage = Usage()
@@ -358,9 +380,8 @@ class ChatService:
         finish: FinishReason = "stop"
         status = "cancelled"
         error_code: str | None = None
-        model_started = time.perf_counter()
         try:
-            async for chunk in source.chunks():
+            async for chunk in chunks:
                 if chunk.text:
                     if first_token_ms is None:
                         first_token_ms = _ms_since(model_started)
@@ -378,6 +399,8 @@ class ChatService:
             status, error_code = "error", AliceError.code
             raise
         finally:
+            # A client that left stops the model now (its slot and the worker's job).
+            await asyncio.shield(chunks.aclose())
             if status != "complete" and not pieces and error_code in _REFUSALS:
                 await asyncio.shield(self._discard(repo, turn, error_code))
             elif status != "complete":
@@ -522,10 +545,17 @@ class _AnswerSource:
     """
 
     def __init__(
-        self, service: ChatService, request: CompletionRequest, *, tier: str, priority: int
+        self,
+        service: ChatService,
+        request: CompletionRequest,
+        *,
+        tier: str,
+        priority: int,
+        scope: str,
     ) -> None:
         self._service = service
         self.request = request
+        self._scope = scope
         self._tier = tier
         self._priority = priority
         self._key: str | None = None
@@ -536,7 +566,7 @@ class _AnswerSource:
         """The cached (or just computed) answer, or None: then this request computes it."""
         service = self._service
         cache = service._cache
-        key = cache_key(self.request) if cache is not None else None
+        key = cache_key(self.request, scope=self._scope) if cache is not None else None
         if cache is None or key is None:
             return None
         hit = await cache.get(key)
@@ -550,7 +580,7 @@ class _AnswerSource:
             service._flights[key] = self._flight
         return None
 
-    async def chunks(self) -> AsyncIterator[Chunk]:
+    async def chunks(self) -> AsyncGenerator[Chunk, None]:
         """The router's answer, cached when this request is the one in flight."""
         pieces: list[str] = []
         async for chunk in self._service._router.stream(
@@ -579,6 +609,46 @@ class _AnswerSource:
             self._flight.set_result(self._answer)
         if self._key is not None and self._service._flights.get(self._key) is self._flight:
             del self._service._flights[self._key]
+
+
+class _Prefetch:
+    """An answer's chunks whose first one is already being computed (a running task).
+
+    Iterating awaits that task first, then the rest of the stream; `aclose` cancels the
+    task if it is still running (the model stops at its next token) and closes the
+    stream. The task starts on construction, so build this inside a running loop.
+    """
+
+    def __init__(self, stream: AsyncGenerator[Chunk, None]) -> None:
+        self._stream = stream
+        self._first: asyncio.Task[Chunk | None] | None = asyncio.ensure_future(self._next())
+
+    async def _next(self) -> Chunk | None:
+        return await anext(self._stream, None)
+
+    def __aiter__(self) -> _Prefetch:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        if self._first is not None:
+            # Kept until it is done: a cancelled wait here leaves it for `aclose`.
+            chunk = await self._first
+            self._first = None
+        else:
+            chunk = await self._next()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        """Stop the model's work for this answer; idempotent."""
+        first, self._first = self._first, None
+        if first is not None:
+            first.cancel()
+            await asyncio.wait([first])
+            if not first.cancelled():
+                first.exception()  # retrieved: an error nobody will read is not logged
+        await self._stream.aclose()
 
 
 def _ms_since(start: float) -> int:

@@ -94,6 +94,12 @@ class Guardian:
         self.last_sample: Sample | None = None
 
     @property
+    def disk_low(self) -> bool:
+        """Whether the disk sentinel says free disk is low (degraded or worse)."""
+        decision = self._policy.last_decision
+        return bool(decision and decision.disk_low)
+
+    @property
     def mode(self) -> Mode:
         """The current mode."""
         return self._policy.mode

@@ -6,10 +6,12 @@ __all__ = ["StopScanner"]
 
 
 class StopScanner:
-    """Finds the first stop sequence in text that arrives in pieces.
+    r"""Finds the first stop sequence in text that arrives in pieces.
 
     Text that could still turn out to be the start of a stop sequence is held back, so
-    nothing of a stop sequence is ever emitted.
+    nothing of a stop sequence is ever emitted; and a stop that is complete is not acted
+    on while a stop starting earlier may still complete (stops ``"a\na"`` and ``"\n"``
+    over ``"a\n"``: the answer is cut at the earliest stop, as over the whole text).
     """
 
     def __init__(self, stops: tuple[str, ...]) -> None:
@@ -22,19 +24,29 @@ class StopScanner:
         if self.stopped:
             return ""
         buffer = self._held + text
-        cut = min((i for i in (buffer.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
+        cut = self._first_stop(buffer)
+        # Where a stop that has not arrived whole may begin (the buffer's end).
+        pending = len(buffer) - self._longest_stop_prefix_suffix(buffer)
+        if cut >= 0 and cut <= pending:
             self.stopped = True
             self._held = ""
             return buffer[:cut]
-        keep = self._longest_stop_prefix_suffix(buffer)
-        self._held = buffer[len(buffer) - keep :] if keep else ""
-        return buffer[: len(buffer) - keep]
+        self._held = buffer[pending:]
+        return buffer[:pending]
 
     def flush(self) -> str:
-        """At the end of generation: whatever was held back (it was no stop sequence)."""
+        """At the end of generation: what was held back, up to a stop if it holds one."""
         held, self._held = self._held, ""
-        return "" if self.stopped else held
+        if self.stopped:
+            return ""
+        cut = self._first_stop(held)
+        if cut >= 0:
+            self.stopped = True
+            return held[:cut]
+        return held
+
+    def _first_stop(self, buffer: str) -> int:
+        return min((i for i in (buffer.find(s) for s in self._stops) if i >= 0), default=-1)
 
     def _longest_stop_prefix_suffix(self, buffer: str) -> int:
         best = 0

@@ -1,18 +1,37 @@
-"""SQLAlchemy table models: conversations and their messages.
+"""SQLAlchemy table models: tenants, API keys, conversations and their messages.
 
 Every row carries its ``tenant_id`` so that tenant scoping lives in the repository, not
-in the routes. Until authentication exists every caller is the ``default`` tenant.
+in the routes. The caller's tenant comes from its API key (``default`` when auth is off).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["DEFAULT_TENANT", "Base", "Conversation", "Message", "UtcDateTime", "utcnow"]
+__all__ = [
+    "DEFAULT_TENANT",
+    "ApiKey",
+    "Base",
+    "Conversation",
+    "Message",
+    "Meta",
+    "Tenant",
+    "UtcDateTime",
+    "utcnow",
+]
 
 DEFAULT_TENANT = "default"
 
@@ -48,6 +67,50 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     """Declarative base of Alice's tables."""
+
+
+class Tenant(Base):
+    """A customer of this Alice: its keys and data are invisible to every other tenant.
+
+    The ``default`` tenant is the operator's own; its admin keys manage every tenant.
+    """
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored only as the SHA-256 of the key (the key itself is shown once)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The key's first characters, to tell keys apart in listings (not enough to use it).
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[str] = mapped_column(String(200))
+    rate_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rate_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rate_window_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_api_keys_tenant", "tenant_id"),)
+
+
+class Meta(Base):
+    """One-time facts about this database (e.g. that the bootstrap key was issued)."""
+
+    __tablename__ = "alice_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Conversation(Base):

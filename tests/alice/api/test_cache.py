@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+import openai
 
 from alice.app import create_app
 from alice.health import ComponentHealth
@@ -103,3 +106,34 @@ def test_a_dead_redis_never_fails_a_chat(
         answers = [httpx.post(f"{url}/api/chat", json=QUESTION, timeout=60) for _ in range(2)]
     assert [a.status_code for a in answers] == [200, 200]
     assert all(a.json()["cached"] is False for a in answers)
+
+
+def _events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    frames = [f.split("\n") for f in body.split("\n\n") if f]
+    return [(f[0].removeprefix("event: "), json.loads(f[1].removeprefix("data: "))) for f in frames]
+
+
+def test_a_streamed_cache_hit_is_the_same_event_stream(
+    make_settings: SettingsFactory, llm: LlamaCppProvider
+) -> None:
+    provider = CountingProvider(llm)
+    question = {"model": "gemma-3-270m", "temperature": 0, "stream": True}
+    question["messages"] = [{"role": "user", "content": "Vilken stad är Sveriges huvudstad?"}]
+    with serve_in_thread(create_app(make_settings(), provider=provider)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        texts = []
+        for _ in range(2):
+            chunks = list(client.chat.completions.create(**question))
+            texts.append("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+            assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+        native = [
+            httpx.post(f"{url}/api/chat", json={**QUESTION, "stream": True}, timeout=60)
+            for _ in range(2)
+        ]
+    assert provider.calls == 2  # one per distinct question
+    assert texts[0] == texts[1] and "Stockholm" in texts[1]
+    first, hit = (_events(r.text) for r in native)
+    assert [name for name, _ in hit] == ["start", "delta", "done"]
+    assert "".join(d["text"] for name, d in first if name == "delta") == hit[1][1]["text"]
+    assert (first[-1][1]["cached"], hit[-1][1]["cached"]) == (False, True)
+    assert native[1].headers["content-type"].startswith("text/event-stream")

@@ -118,6 +118,15 @@ def test_unknown_ids_are_404(small_limits: httpx.Client) -> None:
     )
 
 
+def test_a_repeated_query_parameter_is_422_not_the_last_value(small_limits: httpx.Client) -> None:
+    # ?limit=1&limit=200 would otherwise list 200 (the last value), silently.
+    error = assert_error(
+        small_limits.get("/api/conversations?limit=1&limit=200"), 422, "invalid-request"
+    )
+    assert error["field"] == "limit"
+    assert small_limits.get("/api/conversations?limit=1&offset=0").status_code == 200
+
+
 def test_unknown_routes_and_methods_are_json(small_limits: httpx.Client) -> None:
     assert_error(small_limits.get("/no/such/route"), 404, "not-found")
     assert_error(small_limits.get("/api/chat"), 405, "method-not-allowed")

@@ -150,3 +150,37 @@ def test_requests_during_a_killswitch_restart_wait_for_the_model(
     assert answer.status_code == 200
     assert answer.json()["offline"] is False
     assert "Stockholm" in answer.json()["text"]
+
+
+def test_low_disk_refuses_uploads_and_keeps_chat(
+    make_settings: SettingsFactory, llm: LlamaCppProvider
+) -> None:
+    # The real sampler on the real data folder; "low" is set above what this disk has.
+    settings = make_settings(
+        guardian_enabled=True,
+        guardian_interval_s=0.05,
+        guardian={
+            "disk_brownout_below_bytes": 10**18,
+            "disk_brownout_exit_above_bytes": 2 * 10**18,
+        },
+    )
+    with (
+        serve_in_thread(create_app(settings, provider=llm)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        deadline = time.monotonic() + 30
+        while client.get("/guardian/status").json()["probes"].get("disk") != "degraded":
+            assert time.monotonic() < deadline, "the disk sentinel never degraded"
+            time.sleep(0.05)
+        upload = client.post("/api/chat", files={"file": ("notes.txt", b"x" * 1000)})
+        binary = client.post(
+            "/api/chat", content=b"\0" * 100, headers={"content-type": "application/octet-stream"}
+        )
+        chat = client.post("/api/chat", json={"text": "Hej!", "max_tokens": 4})
+        probes = client.get("/guardian/status").json()["probes"]
+    for refused in (upload, binary):
+        assert refused.status_code == 507
+        assert refused.json()["error"]["code"] == "insufficient-storage"
+        assert int(refused.headers["retry-after"]) > 0
+    assert chat.status_code == 200
+    assert probes["disk"] in ("degraded", "hard-fail")

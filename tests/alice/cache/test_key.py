@@ -5,8 +5,12 @@ from dataclasses import replace
 import pytest
 
 from alice.cache import key as key_module
-from alice.cache.key import cache_key
+from alice.cache.key import cache_key as scoped_key
 from alice.llm.types import ChatMessage, CompletionRequest
+
+
+def cache_key(request: CompletionRequest, scope: str = "tenant-a") -> str | None:
+    return scoped_key(request, scope=scope)
 
 
 def request(*contents: str, **overrides: object) -> CompletionRequest:
@@ -116,3 +120,8 @@ def test_a_new_version_invalidates_every_key(monkeypatch: pytest.MonkeyPatch) ->
     before = cache_key(request())
     monkeypatch.setattr(key_module, "CACHE_KEY_VERSION", key_module.CACHE_KEY_VERSION + 1)
     assert cache_key(request()) != before
+
+
+def test_tenants_never_share_a_key() -> None:
+    assert cache_key(request(), "tenant-a") != cache_key(request(), "tenant-b")
+    assert cache_key(request(), "tenant-a") == cache_key(request(), "tenant-a")

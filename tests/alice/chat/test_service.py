@@ -10,6 +10,7 @@ import pytest
 from alice.app import chat_config, database_config
 from alice.chat import ChatService, TurnDelta, TurnFinished, TurnRequest, TurnStarted
 from alice.errors import (
+    ConversationNotFoundError,
     InvalidRequestError,
     MessageTooLongError,
     ModelNotFoundError,
@@ -152,5 +153,33 @@ async def test_a_turn_refused_for_overload_leaves_no_trace(
         stored = await service.repository().get(conversation)
         assert [m.content for m in stored.messages][:1] == ["Hej!"]
         assert stored.message_count == 2  # the refused "Och nu?" is gone
+    finally:
+        await database.aclose()
+
+
+async def test_a_commit_that_fails_stops_the_model_that_started_on_the_question(
+    make_settings: SettingsFactory, llm: LlamaCppProvider
+) -> None:
+    # The model starts on the question while it is committed; when the commit fails
+    # (here: an unknown conversation), the model's only slot is free again at once.
+    settings = make_settings(backend_concurrency=1, backend_queue=0, default_max_tokens=48)
+    database = Database(database_config(settings))
+    await migrate(database)
+    service = ChatService(
+        router=build_router(settings, provider=llm),
+        database=database,
+        config=chat_config(settings),
+    )
+    try:
+        saga = TurnRequest(
+            text="Berätta en lång saga om en drake.", conversation_id="nope", context=()
+        )
+        with pytest.raises(ConversationNotFoundError):
+            async for _ in service.stream(saga):
+                pass
+        assert all(b["in_flight"] == 0 for b in service.router.status().values())
+        result = await service.complete(TurnRequest(text="Hej!", max_tokens=4))
+        assert result.finished.text
+        assert [c.id for c in await service.repository().list()] == [result.started.conversation_id]
     finally:
         await database.aclose()

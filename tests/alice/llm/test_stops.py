@@ -56,3 +56,11 @@ def test_output_is_the_text_up_to_the_first_stop_however_it_is_split(
     assert stopped == bool(positions)
     # A stop may be found earlier than text.find() when pieces arrive: never later.
     assert out == expected
+
+
+def test_a_complete_stop_waits_for_an_earlier_one_that_may_still_complete() -> None:
+    # "\n" is complete at 1, but "a\na" may begin at 0: it does, so nothing is emitted.
+    assert _run(("a\na", "\n"), ["a\n", "a"]) == ("", True)
+    # It does not: the answer is cut at "\n" once that is certain (here at the end).
+    assert _run(("a\na", "\n"), ["a\n", "b"]) == ("a", True)
+    assert _run(("a\na", "\n"), ["a\n"]) == ("a", True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC
 
@@ -13,16 +13,8 @@ from sqlalchemy.engine import Connection
 from alice.app import database_config
 from alice.errors import ConversationNotFoundError, StorageError
 from alice.settings import Settings
-from alice.store import ConversationRepository, Database, migrate
+from alice.store import ConversationRepository, Database
 from alice.store.repository import AnswerRecord
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_config(Settings(_env_file=None, database_url=database_url)))  # type: ignore[call-arg]
-    await migrate(db)
-    yield db
-    await db.aclose()
 
 
 def _answer(content: str = "Stockholm.") -> AnswerRecord:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from alice.api.deps import ChatServiceDep, PriorityDep, TenantDep
 from alice.api.schemas import ChatCreate, ChatPublic, UsagePublic, error_responses
-from alice.api.sse import sse_event, sse_response
+from alice.api.sse import sse_event
 from alice.api.turns import prime_turn
 from alice.chat import TurnDelta, TurnEvent, TurnFinished, TurnRequest, TurnStarted
 from alice.errors import AliceError
@@ -82,7 +82,7 @@ async def chat(
     )
     if body.stream:
         turn = await prime_turn(service, request, tenant_id=tenant)
-        return sse_response(turn.frames(_encode, _error_frame))
+        return turn.response(_encode, _error_frame)
     result = await service.complete(request, tenant_id=tenant)
     public = _public(result.finished, result.started.message_id)
     return Response(public.model_dump_json(), media_type="application/json")

@@ -30,7 +30,7 @@ from alice.api.openai_schemas import (
     UsagePublic,
 )
 from alice.api.schemas import error_responses
-from alice.api.sse import sse_event, sse_response
+from alice.api.sse import sse_event
 from alice.api.turns import prime_turn
 from alice.chat import ChatService, TurnDelta, TurnEvent, TurnFinished, TurnRequest
 from alice.errors import AliceError, InvalidRequestError, MessageTooLongError, PayloadTooLargeError
@@ -199,8 +199,10 @@ async def create_chat_completion(
             model=body.model,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
         )
-        return sse_response(
-            turn.frames(encoder, _error_frame, trailer=_DONE),
+        return turn.response(
+            encoder,
+            _error_frame,
+            trailer=_DONE,
             headers={CONVERSATION_HEADER: turn.conversation_id},
         )
     result = await service.complete(request, tenant_id=tenant)

@@ -251,6 +251,8 @@ class _Worker:
             if count >= max_tokens:
                 break
         tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
+        if scanner.stopped:
+            finish = "stop"  # a stop held back until the end was one after all
         if not started:
             tail = tail.lstrip()
         if tail:

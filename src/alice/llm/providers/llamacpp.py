@@ -120,6 +120,8 @@ class _WorkerProcess:
         self._on_exit = on_exit
         # Set before a deliberate kill, so the exit callback does not treat it as a crash.
         self.discarded = False
+        #: Set once the pipe closed; nothing can be submitted after that.
+        self.closed = False
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe(duplex=True)
         self.process = context.Process(
@@ -159,10 +161,13 @@ class _WorkerProcess:
         if not self.ready.done():
             self.ready.set_exception(ConfigurationError("the model worker exited while loading"))
         with self._lock:
+            self.closed = True
             jobs, self._jobs = list(self._jobs.values()), {}
+        # The provider learns of the death before the jobs do, so a job that retries
+        # already sees the worker restarting rather than this dead one as ready.
+        self._on_exit(self)
         for job in jobs:
             job.loop.call_soon_threadsafe(job.queue.put_nowait, ("died",))
-        self._on_exit(self)
 
     def submit(
         self, messages: list[tuple[str, str]], params: dict[str, Any]
@@ -170,6 +175,8 @@ class _WorkerProcess:
         job_id = str(next(self._ids))
         queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         with self._lock:
+            if self.closed:
+                raise _WorkerDied
             self._jobs[job_id] = _Job(asyncio.get_running_loop(), queue)
             try:
                 self._conn.send(("generate", job_id, messages, params))
@@ -360,17 +367,9 @@ class LlamaCppProvider:
             "seed": request.seed,
         }
         messages: list[tuple[str, str]] = [(m.role, m.content) for m in request.messages]
+        dead: _WorkerProcess | None = None
         for attempt in range(2):
-            if self._state in ("loading", "restarting") or (self._state == "ready" and attempt > 0):
-                # A worker on its way up is worth a short wait; failing over would answer
-                # with a worse model (or offline) for the second a restart takes.
-                await asyncio.to_thread(self._ready.wait, self._config.wait_ready_s)
-            worker = self._worker
-            if self._state != "ready" or worker is None:
-                raise ModelUnavailableError(
-                    "The model is loading." if self._state in ("loading", "restarting") else None,
-                    retry_after=_RETRY_AFTER_S,
-                )
+            worker = await self._live_worker(dead)
             sent = False
             async for item in self._run(worker, messages, params):
                 if item is None:  # the worker died
@@ -378,11 +377,36 @@ class LlamaCppProvider:
                         raise ModelUnavailableError(
                             "The model was restarted mid-answer.", retry_after=_RETRY_AFTER_S
                         )
+                    dead = worker
                     break
                 sent = sent or bool(item.text)
                 yield item
                 if item.finish_reason is not None:
                     return
+
+    async def _live_worker(self, dead: _WorkerProcess | None) -> _WorkerProcess:
+        """The ready worker, waiting up to ``wait_ready_s`` for one on its way up.
+
+        A worker on its way up is worth a short wait: failing over would answer with a
+        worse model (or offline) for the second a restart takes. ``dead`` is a worker this
+        request saw die; it is never returned, even before the provider has noticed.
+        """
+        deadline = time.monotonic() + self._config.wait_ready_s
+        while True:
+            worker, state = self._worker, self._state
+            if state == "ready" and worker is not None and worker is not dead and not worker.closed:
+                return worker
+            remaining = deadline - time.monotonic()
+            if state not in ("loading", "restarting", "ready") or remaining <= 0:
+                raise ModelUnavailableError(
+                    "The model is loading." if state in ("loading", "restarting") else None,
+                    retry_after=_RETRY_AFTER_S,
+                )
+            if state == "ready":
+                # The worker is gone but the provider has not heard yet (microseconds).
+                await asyncio.sleep(0.005)
+            else:
+                await asyncio.to_thread(self._ready.wait, min(remaining, 1.0))
 
     async def _run(
         self, worker: _WorkerProcess, messages: list[tuple[str, str]], params: dict[str, Any]

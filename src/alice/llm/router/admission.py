@@ -118,12 +118,20 @@ class Admission:
         finally:
             self._release(token)
 
-    async def _acquire(self, priority: int) -> int:
-        token = next(self._seq)
+    def check(self, priority: int = Priority.INTERACTIVE) -> None:
+        """Raise what `slot` would raise if asked now; hold nothing.
+
+        Lets a caller refuse before it does work of its own (the chat service checks
+        before it stores the user's message). `slot` still decides.
+
+        Raises:
+            OverloadedError: the queue is full, or the wait would be too long.
+        """
         if self.in_flight < self.limit and not self.queued:
-            self.in_flight += 1
-            self._holds[token] = self._clock()
-            return token
+            return
+        self._refusal(priority)
+
+    def _refusal(self, priority: int) -> None:
         if self.queued >= self.max_queue:
             raise OverloadedError(
                 f"All {self.limit} model slots are busy and {self.max_queue} requests wait.",
@@ -138,6 +146,14 @@ class Admission:
                     f"{wait_s * 1000:.0f} ms (at most {limit_s * 1000:.0f} ms is queued).",
                     retry_after=max(self.retry_after_s, math.ceil(wait_s)),
                 )
+
+    async def _acquire(self, priority: int) -> int:
+        token = next(self._seq)
+        if self.in_flight < self.limit and not self.queued:
+            self.in_flight += 1
+            self._holds[token] = self._clock()
+            return token
+        self._refusal(priority)
         waiter = _Waiter(priority, token, asyncio.get_running_loop().create_future())
         heapq.heappush(self._waiters, waiter)
         try:

@@ -244,6 +244,21 @@ class ModelRouter:
         log.info("backend.restarted", backend=backend.id, seconds=round(seconds, 3))
 
     # --- streaming ----------------------------------------------------------------------
+    def check_admission(
+        self, tier: str = "primary", model: str | None = None, *, priority: int
+    ) -> None:
+        """Raise `OverloadedError` now if `stream` would be refused for it at once.
+
+        Only the first backend of the chain counts, and only while its breaker is
+        closed: that is the one `stream` would queue on (it does not fail over from an
+        overloaded backend). Holds nothing; `stream` decides again.
+        """
+        for route in self.chain(tier, model):
+            backend = self.backends[route.backend]
+            if backend.breaker.state(self._clock()) == "closed":
+                backend.admission.check(priority)
+            return
+
     async def stream(
         self,
         request: CompletionRequest,

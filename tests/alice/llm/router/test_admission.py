@@ -192,3 +192,28 @@ async def test_without_a_wait_bound_only_the_queue_length_limits() -> None:
     assert (admission.in_flight, admission.queued) == (1, 3)
     release.set()
     await asyncio.gather(*tasks)
+
+
+async def test_check_refuses_exactly_when_a_slot_would_and_holds_nothing() -> None:
+    admission = Admission(limit=1, max_queue=1, retry_after_s=3)
+    admission.check()  # a free slot: no refusal
+    hold = asyncio.Event()
+
+    async def holder() -> None:
+        async with admission.slot():
+            await hold.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    admission.check()  # busy, but the queue has room
+    second = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    with pytest.raises(OverloadedError) as checked:
+        admission.check()
+    with pytest.raises(OverloadedError) as slotted:
+        async with admission.slot():
+            pass
+    assert checked.value.retry_after == slotted.value.retry_after == 3
+    assert (admission.in_flight, admission.queued) == (1, 1)  # check took nothing
+    hold.set()
+    await asyncio.gather(first, second)
