@@ -18,6 +18,7 @@ __all__ = [
     "cache_hit_section",
     "killswitch_section",
     "overload_section",
+    "privacy_section",
 ]
 
 
@@ -478,9 +479,59 @@ def auth_section(path: Path, result: dict[str, Any]) -> str:
     )
 
 
+def privacy_section(path: Path, result: dict[str, Any]) -> str:
+    """Encryption at rest and PII masking against the same turn without them."""
+    p = result["parameters"]
+    a = result["analysis"]
+    rows = []
+    for name, s in a["ms"].items():
+        added = a["added_ms"].get(name)
+        rows.append(
+            [
+                name,
+                s["n"],
+                _ms(s["p50"]),
+                _ms(s["p99"]),
+                _with_ci(added, "p50") if added else "baseline",
+                _with_ci(added, "p99", bold=True) if added else "baseline",
+            ]
+        )
+    inproc = a["inprocess"]
+    inproc_rows = [
+        [label, inproc[key]["n"], _ms(inproc[key]["p50"]), _ms(inproc[key]["p99"])]
+        for key, label in (
+            ("turn_privacy_us", "all of a turn's privacy work"),
+            ("masking_us", "mask the request, unmask the answer"),
+            ("sealing_us", "seal question and answer, open both"),
+        )
+        if key in inproc
+    ]
+    return "\n\n".join(
+        [
+            "## (g) Encryption at rest and PII masking: added per chat turn (`bench/privacy.py`)",
+            _header(result, path),
+            f"Four `alice serve` processes side by side, the same but for privacy settings: "
+            f"`plain` (`ALICE_ENCRYPTION=off`, `ALICE_PII_MASKING=false`, the baseline), "
+            f"`encrypted`, `masked`, and `both` (as shipped), each in front of the same fast "
+            f"OpenAI-compatible upstream ({p['chunks']} chunks per answer). Every request is "
+            f"one whole turn, `POST /api/chat`, with a fresh {p['message_chars']}-character "
+            f"Swedish message holding one value of every kind Alice masks; question and "
+            f"answer are committed to SQLite (fsync). One keep-alive connection per target, "
+            f"one turn at a time; {p['warmup']} uncounted warm-up turns per target, then "
+            f"{p['rounds']} rounds of {p['turns_per_round']} per target, the order rotating.",
+            "Times in ms at the client; added = target minus `plain` (bootstrap 95% CI):",
+            _table(["target", "n", "p50", "p99", "added p50", "added p99"], rows),
+            "In process, the privacy work of one such turn, call by call, in µs:",
+            _table(["operation", "n", "p50", "p99"], inproc_rows),
+            _targets_with_ci(result["targets_met"]),
+        ]
+    )
+
+
 SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "overload": overload_section,
     "killswitch": killswitch_section,
     "cache_hit": cache_hit_section,
     "auth": auth_section,
+    "privacy": privacy_section,
 }

@@ -1,4 +1,4 @@
-"""Command-line options and runs of the overload, killswitch, cache-hit and auth benchmarks.
+"""Options and runs of the overload, killswitch, cache-hit, auth and privacy benchmarks.
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -13,10 +13,11 @@ from bench.auth import AuthParams, run_auth
 from bench.cache_hit import CacheHitParams, run_cache_hit
 from bench.killswitch import KillswitchParams, run_killswitch
 from bench.overload import OverloadParams, run_overload
+from bench.privacy import PrivacyParams, run_privacy
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
 
-BENCHES = ("overload", "killswitch", "cache_hit", "auth")
+BENCHES = ("overload", "killswitch", "cache_hit", "auth", "privacy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +99,16 @@ def _auth(args: argparse.Namespace) -> AuthParams:
     return result
 
 
+def _privacy(args: argparse.Namespace) -> PrivacyParams:
+    params = (
+        PrivacyParams(rounds=2, turns_per_round=10, warmup=10, inprocess_calls=200, quick=True)
+        if args.quick
+        else PrivacyParams()
+    )
+    result: PrivacyParams = _with(params, {"alice_env": tuple(args.alice_env)})
+    return result
+
+
 def runs(
     args: argparse.Namespace, commands: set[str]
 ) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
@@ -111,4 +122,6 @@ def runs(
         chosen.append(("cache_hit", lambda: run_cache_hit(_cache_hit(args))))
     if commands & {"all", "auth"}:
         chosen.append(("auth", lambda: run_auth(_auth(args))))
+    if commands & {"all", "privacy"}:
+        chosen.append(("privacy", lambda: run_privacy(_privacy(args))))
     return chosen

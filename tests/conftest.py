@@ -22,6 +22,7 @@ from alice.llm.providers.llamacpp import (
     LlamaCppProvider,
     ensure_bundled_model,
 )
+from alice.privacy.encryption import generate_key
 from alice.settings import DEFAULT_LLAMACPP_MODEL, Settings
 from alice.store import Database, migrate
 from tests.support import postgres
@@ -129,10 +130,17 @@ async def database_url(
     await postgres.drop_database(postgres_admin_url, name)
 
 
+# One encryption key for store tests: they run with encryption on, as production does.
+TEST_ENCRYPTION_KEY = generate_key()
+
+
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    """A migrated `Database` on SQLite and on PostgreSQL (see `database_url`)."""
-    db = Database(database_config(Settings(_env_file=None, database_url=database_url)))  # type: ignore[call-arg]
+    """A migrated `Database` on SQLite and on PostgreSQL (see `database_url`), encrypting."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, encryption_keys=TEST_ENCRYPTION_KEY
+    )
+    db = Database(database_config(settings))
     await migrate(db)
     yield db
     await db.aclose()

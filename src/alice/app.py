@@ -37,6 +37,10 @@ from alice.guardian.runtime import Guardian, ModeEffects
 from alice.llm import Provider
 from alice.llm.backends import build_router
 from alice.llm.router.router import ModelRouter
+from alice.privacy import cipher_from_settings
+from alice.privacy.policy import TenantPolicies
+from alice.privacy.retention import RetentionJob
+from alice.privacy.rotation import check_keys
 from alice.security.auth import Authenticator
 from alice.security.middleware import RequestTimeoutMiddleware, SecurityMiddleware
 from alice.security.ratelimit import (
@@ -70,6 +74,7 @@ def database_config(settings: Settings) -> DatabaseConfig:
         max_overflow=settings.db_max_overflow,
         statement_cache=settings.db_statement_cache,
         sqlite_synchronous=settings.sqlite_synchronous,
+        cipher=cipher_from_settings(settings),
     )
 
 
@@ -83,6 +88,7 @@ def chat_config(settings: Settings) -> ChatConfig:
         history_messages=settings.history_messages,
         max_message_chars=settings.max_message_chars,
         shed_retry_after_s=settings.shed_retry_after_s,
+        mask_pii=settings.pii_masking,
     )
 
 
@@ -218,18 +224,27 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         Authenticator(keys, ttl_s=settings.auth_cache_ttl_s) if settings.auth == "keys" else None
     )
     limiter = build_rate_limiter(settings)
+    retention = RetentionJob(
+        database,
+        keys,
+        default_days=settings.retention_days,
+        interval_s=settings.retention_interval_s,
+    )
+    policies = TenantPolicies(keys, mask_pii=settings.pii_masking, ttl_s=settings.auth_cache_ttl_s)
     service = ChatService(
         router=router,
         database=database,
         config=chat_config(settings),
         guardian=guardian,
         cache=cache,
+        policies=policies,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await migrate(database)
+        await check_keys(database)
         if authenticator is None:
             sys.stderr.write(_NO_AUTH_WARNING)
             log.warning("auth.disabled", setting="ALICE_AUTH=off")
@@ -237,6 +252,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
             await _bootstrap_key(settings, keys)
         loading = asyncio.create_task(_start_router(router) if owns_backends else _noop())
         await guardian.start()
+        retention.start()
         log.info(
             "alice.started",
             version=__version__,
@@ -247,6 +263,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         try:
             yield
         finally:
+            await retention.stop()
             await guardian.stop()
             if isinstance(cache, RedisCache):
                 await cache.aclose()
@@ -274,6 +291,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app.state.guardian = guardian
     app.state.keys = keys
     app.state.authenticator = authenticator
+    app.state.policies = policies
+    app.state.retention = retention
     install_error_handlers(app)
     public = settings.public_paths
     key_bucket, ip_bucket = _buckets(settings)

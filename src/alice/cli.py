@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models, tenants, keys).
+"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, encryption).
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -176,10 +176,57 @@ def tenants_create(
 def tenants_list() -> None:
     """List tenants with their number of live keys."""
     records = _with_keys(lambda keys: keys.list_tenants())
-    table = Table("tenant", "live keys", "created")
+    table = Table("tenant", "live keys", "created", "PII masking", "retention")
     for record in records:
-        table.add_row(record.id, str(record.key_count), _when(record.created_at))
+        masking = "default" if record.pii_masking is None else _on_off(record.pii_masking)
+        retention = "default" if record.retention_days is None else f"{record.retention_days} d"
+        table.add_row(
+            record.id, str(record.key_count), _when(record.created_at), masking, retention
+        )
     Console().print(table)
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+@tenants_app.command("set")
+def tenants_set(
+    name: Annotated[str, typer.Argument(help="The tenant.")],
+    pii_masking: Annotated[
+        str | None,
+        typer.Option(help="on, off, or default (ALICE_PII_MASKING)."),
+    ] = None,
+    retention_days: Annotated[
+        str | None,
+        typer.Option(help="Days a conversation is kept after its last message, or default."),
+    ] = None,
+) -> None:
+    """Set a tenant's privacy policy (running servers follow within ALICE_AUTH_CACHE_TTL_S)."""
+    from alice.store.tenants import UNSET
+
+    changes: dict[str, Any] = {}
+    if pii_masking is not None:
+        choices = {"on": True, "off": False, "default": None}
+        if pii_masking not in choices:
+            err.print("[red]error:[/red] --pii-masking is on, off or default")
+            raise typer.Exit(2)
+        changes["pii_masking"] = choices[pii_masking]
+    if retention_days is not None:
+        if retention_days != "default" and not retention_days.isdigit():
+            err.print("[red]error:[/red] --retention-days is a number of days or default")
+            raise typer.Exit(2)
+        changes["retention_days"] = None if retention_days == "default" else int(retention_days)
+    record = _with_keys(
+        lambda keys: keys.update_tenant(
+            name,
+            pii_masking=changes.get("pii_masking", UNSET),
+            retention_days=changes.get("retention_days", UNSET),
+        )
+    )
+    masking = "default" if record.pii_masking is None else _on_off(record.pii_masking)
+    retention = "default" if record.retention_days is None else f"{record.retention_days} days"
+    typer.echo(f"tenant {record.id}: PII masking {masking}, retention {retention}")
 
 
 @tenants_app.command("delete")
@@ -253,6 +300,128 @@ def keys_rotate(
 ) -> None:
     """Replace a key with a new one (same tenant, scope, limits); the old one is revoked."""
     _print_new_key(_with_keys(lambda keys: keys.rotate_key(None, key_id)))
+
+
+@keys_app.command("generate-encryption-key")
+def keys_generate_encryption_key() -> None:
+    """Print a new encryption key, for ALICE_ENCRYPTION_KEYS (nothing is stored)."""
+    from alice.privacy.encryption import generate_key, key_id
+
+    key = generate_key()
+    typer.echo(key)
+    err.print(f"[dim]encryption key {key_id(key)} — store it as a secret now[/dim]")
+
+
+@keys_app.command("rotate-encryption")
+def keys_rotate_encryption(
+    new_key: Annotated[
+        bool | None,
+        typer.Option(
+            "--new-key/--no-new-key",
+            help="Add a new key first in the key file (the default with a key file). "
+            "With ALICE_ENCRYPTION_KEYS, put the new key first there yourself, roll it "
+            "out, then run this (it re-encrypts onto the first key).",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 500,
+) -> None:
+    """Re-encrypt stored messages and titles under the newest key, while Alice serves."""
+    from alice.app import database_config
+    from alice.privacy import Keyring
+    from alice.privacy.encryption import add_key_to_file
+    from alice.privacy.rotation import key_usage, reencrypt
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
+
+    settings = _settings()
+    if settings.encryption != "on":
+        err.print("[red]error:[/red] ALICE_ENCRYPTION is off: there is nothing to rotate to.")
+        raise typer.Exit(2)
+    from_env = settings.encryption_keys is not None
+    if new_key and from_env:
+        err.print(
+            "[red]error:[/red] the keys come from ALICE_ENCRYPTION_KEYS: add the new key "
+            "first there (alice keys generate-encryption-key) on every replica, then run "
+            "this with --no-new-key."
+        )
+        raise typer.Exit(2)
+    if new_key is None:
+        new_key = not from_env
+
+    async def go() -> None:
+        config = database_config(settings)
+        if new_key:
+            added = add_key_to_file(settings.resolved_key_file)
+            err.print(f"new key {added} first in {settings.resolved_key_file}", highlight=False)
+            config = database_config(settings)  # now with the new key
+        keyring = config.cipher
+        assert isinstance(keyring, Keyring)  # noqa: S101 - encryption is on
+        database = Database(config)
+        try:
+            await run_migrations(database)
+            report = await reencrypt(
+                database,
+                keyring,
+                batch_size=batch_size,
+                on_batch=lambda label, done: err.print(f"  {label}: {done}", highlight=False),
+            )
+            usage = await key_usage(database)
+        finally:
+            await database.aclose()
+        typer.echo(
+            f"re-encrypted {report.total} values onto key {report.primary} "
+            f"in {report.batches} batches ({report.skipped} changed meanwhile, left as they are)"
+        )
+        still = {
+            k for counts in usage.values() for k, n in counts.items() if n and k != report.primary
+        }
+        retired = [k for k in keyring.ids[1:] if k not in still]
+        if still:
+            typer.echo(f"rows still on other keys: {sorted(map(str, still))}; run again")
+        if retired:
+            typer.echo(
+                f"keys no row uses any more: {', '.join(retired)} (keep them while backups "
+                "made before this rotation may be restored)"
+            )
+
+    _run(go)
+
+
+@keys_app.command("encryption-status")
+def keys_encryption_status() -> None:
+    """The encryption keys (ids, never the keys) and how many stored values each holds."""
+    from alice.app import database_config
+    from alice.privacy.rotation import key_usage
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
+
+    settings = _settings()
+    config = database_config(settings)
+
+    async def go() -> dict[str, dict[str | None, int]]:
+        database = Database(config)
+        try:
+            await run_migrations(database)
+            return await key_usage(database)
+        finally:
+            await database.aclose()
+
+    usage = _run(go)
+    ids: tuple[str, ...] = getattr(config.cipher, "ids", ())
+    table = Table("column", "key", "values", "")
+    for label, counts in usage.items():
+        for key, count in sorted(counts.items(), key=lambda kv: str(kv[0])):
+            note = "newest" if ids and key == ids[0] else ("configured" if key in ids else "")
+            if key is None:
+                note = "plaintext"
+            elif not note:
+                note = "MISSING: cannot be read"
+            table.add_row(label, key or "-", str(count), note)
+    Console().print(table)
+    source = (
+        "ALICE_ENCRYPTION_KEYS" if settings.encryption_keys else str(settings.resolved_key_file)
+    )
+    typer.echo(f"encryption {settings.encryption}; keys from {source}: {', '.join(ids) or 'none'}")
 
 
 @app.command()

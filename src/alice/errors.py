@@ -43,6 +43,7 @@ __all__ = [
     "ApiKeyNotFoundError",
     "ConfigurationError",
     "ConversationNotFoundError",
+    "DecryptionError",
     "ForbiddenError",
     "InsufficientStorageError",
     "InvalidRequestError",
@@ -280,3 +281,20 @@ class StorageError(AliceError):
     code = "storage-unavailable"
     status = 503
     default_message = "Storage is unavailable, try again shortly."
+
+
+class DecryptionError(AliceError):
+    """A stored value cannot be decrypted: its key is not configured, or it was altered.
+
+    The client sees a generic message; ``key_id`` (a fingerprint, not the key) is for the
+    operator's log.
+    """
+
+    code = "stored-data-unreadable"
+    status = 500
+    default_message = "Stored data cannot be decrypted with this server's keys."
+
+    def __init__(self, *, key_id: str, tampered: bool = False) -> None:
+        super().__init__()
+        self.key_id = key_id
+        self.tampered = tampered

@@ -215,6 +215,36 @@ class Settings(BaseSettings):
         6, ge=1, le=1_000_000, description="Per client IP per window, for requests without a key."
     )
 
+    # --- privacy ----------------------------------------------------------------------
+    encryption: Literal["on", "off"] = Field(
+        "on", description="Encrypt message contents and conversation titles at rest."
+    )
+    encryption_keys: SecretStr | None = Field(
+        None,
+        description="Fernet keys, comma-separated, newest first (else the key file is used).",
+    )
+    encryption_key_file: Path | None = Field(
+        None,
+        description="Key file, one key per line, newest first (default: "
+        "<data_dir>/encryption.keys, made with one new key on first start).",
+    )
+
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Delete conversations idle this many days (per tenant: PATCH "
+        "/api/admin/tenants/{name}); unset: keep until deleted.",
+    )
+    retention_interval_s: float = Field(
+        3600.0, ge=1, le=7 * 86400, description="How often the retention job runs."
+    )
+    pii_masking: bool = Field(
+        True,
+        description="Replace personal numbers, phones, e-mails, IBANs and cards with "
+        "placeholders before the model (per tenant: PATCH /api/admin/tenants/{name}).",
+    )
+
     # --- response cache ---------------------------------------------------------------
     cache: Literal["memory", "redis", "off"] = Field(
         "memory", description="Cache of deterministic (temperature 0) answers."
@@ -247,7 +277,16 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url", "openai_api_key", "model_path", "log_file", mode="before")
+    @field_validator(
+        "database_url",
+        "openai_api_key",
+        "model_path",
+        "log_file",
+        "encryption_keys",
+        "encryption_key_file",
+        "retention_days",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -298,6 +337,28 @@ class Settings(BaseSettings):
         if value is not None and not looks_like_key(value.get_secret_value()):
             raise ValueError("an Alice key is 'alice_' and 40 letters or digits")
         return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        from alice.privacy.encryption import parse_keys
+
+        if value is not None:
+            try:
+                parse_keys(value.get_secret_value(), source="ALICE_ENCRYPTION_KEYS")
+            except ConfigurationError as exc:
+                # The reason only: the message never carries the keys themselves.
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
+    @property
+    def resolved_key_file(self) -> Path:
+        """The encryption key file (used when ``ALICE_ENCRYPTION_KEYS`` is not set)."""
+        from alice.privacy.encryption import KEY_FILE_NAME
+
+        if self.encryption_key_file is not None:
+            return self.encryption_key_file.expanduser().resolve()
+        return self.resolved_data_dir / KEY_FILE_NAME
 
     @property
     def public_paths(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ from alice.security.keys import looks_like_key
 from alice.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.support.servers import serve_in_thread
+from tests.support.stored import stored_rows
 
 QUESTION = "Vad är huvudstaden i Sverige?"
 
@@ -39,8 +40,9 @@ def test_chat_streams_the_answer_and_stores_the_conversation(
     assert result.returncode == 0, result.stderr
     assert "Stockholm" in result.stdout
     assert "conversation" in result.stderr
-    with sqlite3.connect(tmp_path / "data" / "alice.db") as conn:
-        rows = conn.execute("SELECT role, content FROM messages ORDER BY seq").fetchall()
+    rows = stored_rows(
+        tmp_path / "data", "SELECT role, opened(content, content_key) FROM messages ORDER BY seq"
+    )
     assert rows == [("user", QUESTION), ("assistant", result.stdout.strip())]
 
     conversation_id = result.stderr.split("conversation", 1)[1].split()[0]
@@ -61,8 +63,10 @@ def test_chat_against_a_running_server(alice_url: str, settings: Settings, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert "Stockholm" in result.stdout
-    with sqlite3.connect(settings.resolved_data_dir / "alice.db") as conn:
-        rows = conn.execute("SELECT content FROM messages WHERE role = 'assistant'").fetchall()
+    rows = stored_rows(
+        settings.resolved_data_dir,
+        "SELECT opened(content, content_key) FROM messages WHERE role = 'assistant'",
+    )
     assert rows == [(result.stdout.strip(),)]
 
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from alice.chat import ChatService
 from alice.errors import ForbiddenError, UnauthenticatedError
 from alice.llm.router.admission import Priority
+from alice.privacy.policy import TenantPolicies
 from alice.security.auth import Authenticator
 from alice.security.keys import Principal
 from alice.settings import Settings
@@ -26,6 +27,7 @@ __all__ = [
     "DatabaseDep",
     "KeyStoreDep",
     "OperatorDep",
+    "PoliciesDep",
     "PriorityDep",
     "SettingsDep",
     "TenantDep",
@@ -93,6 +95,11 @@ async def _authenticator(request: Request) -> Authenticator | None:
     return authenticator
 
 
+async def _policies(request: Request) -> TenantPolicies:
+    policies: TenantPolicies = request.app.state.policies
+    return policies
+
+
 async def _priority(
     priority: Annotated[
         Literal["interactive", "background"],
@@ -111,3 +118,4 @@ AdminDep = Annotated[Principal, Depends(_admin)]
 OperatorDep = Annotated[Principal, Depends(_operator)]
 KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
 AuthenticatorDep = Annotated[Authenticator | None, Depends(_authenticator)]
+PoliciesDep = Annotated[TenantPolicies, Depends(_policies)]

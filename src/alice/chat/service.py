@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
@@ -35,6 +35,8 @@ from alice.llm.providers.offline import OFFLINE_MODEL
 from alice.llm.router.admission import Priority
 from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
+from alice.privacy.pii import PiiMasker
+from alice.privacy.policy import TenantPolicies
 from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT
 from alice.store.repository import (
@@ -72,6 +74,8 @@ class ChatConfig:
     history_messages: int = 20
     max_message_chars: int = 16000
     shed_retry_after_s: int = 10
+    #: Mask personal values before the model (tenants may override, see TenantPolicies).
+    mask_pii: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_max_tokens <= self.max_tokens_limit:
@@ -164,8 +168,11 @@ class ChatService:
         config: ChatConfig,
         guardian: ModeSource | None = None,
         cache: ResponseCache | None = None,
+        policies: TenantPolicies | None = None,
     ) -> None:
         self._router = router
+        # Per-tenant PII masking; without it every tenant gets ChatConfig.mask_pii.
+        self._policies = policies
         self._database = database
         self._config = config
         self._guardian = guardian
@@ -187,6 +194,11 @@ class ChatService:
     def repository(self, tenant_id: str = DEFAULT_TENANT) -> ConversationRepository:
         """The conversation store of one tenant."""
         return ConversationRepository(self._database, tenant_id=tenant_id)
+
+    async def _masks_pii(self, tenant_id: str) -> bool:
+        if self._policies is None:
+            return self._config.mask_pii
+        return await self._policies.mask_pii(tenant_id)
 
     def _model(self, requested: str | None) -> str:
         models = self._router.models
@@ -272,12 +284,19 @@ class ChatService:
             stop=request.stop,
             seed=request.seed,
         )
+        # Personal numbers become placeholders before the model (and the cache) sees the
+        # dialogue; the answer gets the originals back as it streams.
+        masker = PiiMasker() if await self._masks_pii(tenant_id) else None
+        if masker is not None:
+            completion = masker.mask_request(completion)
         source = _AnswerSource(
             self, completion, tier=effects.tier, priority=request.priority, scope=tenant_id
         )
         try:
             hit = await source.lookup()
             if hit is not None:
+                if masker is not None:
+                    hit = replace(hit, text=masker.unmask(hit.text))
                 cached = self._cached_turn(repo, request, model, hit, started_at)
                 async with aclosing(cached):
                     async for event in cached:
@@ -291,7 +310,10 @@ class ChatService:
             # prefill hides the commit. Nothing of the answer leaves before the commit
             # (`TurnStarted` is the acknowledgement); a failed commit stops the model.
             model_started = time.perf_counter()
-            chunks = _Prefetch(source.chunks())
+            answer_chunks = source.chunks()
+            if masker is not None:
+                answer_chunks = masker.unmask_chunks(answer_chunks)
+            chunks = _Prefetch(answer_chunks)
             try:
                 turn = await repo.begin_turn(request.conversation_id, request.text)
             except BaseException:

@@ -1,7 +1,10 @@
 """structlog configuration: NDJSON lines in production, readable lines in development.
 
 Log events carry ids, sizes and timings, never message text: conversation content is
-personal data and stays out of logs.
+personal data and stays out of logs. As a second line of defence every rendered line,
+Alice's or a library's, traceback included, goes through `alice.privacy.pii.redact`:
+a personal number, phone number, e-mail address, IBAN or card number that slipped into
+a message or an exception is written as its tag (``<EMAIL>``), never as itself.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from alice.privacy.pii import redact
 
 __all__ = ["configure_logging"]
 
@@ -57,7 +62,7 @@ def configure_logging(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info if fmt == "json" else _identity,
-            renderer,
+            _Redacting(renderer),
         ],
     )
     handler = logging.StreamHandler(sys.stderr)
@@ -74,7 +79,7 @@ def configure_logging(
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+                    _Redacting(structlog.processors.JSONRenderer(serializer=_orjson_dumps)),
                 ],
             )
         )
@@ -94,3 +99,14 @@ def configure_logging(
 
 def _identity(_logger: Any, _name: str, event: Any) -> Any:
     return event
+
+
+class _Redacting:
+    """Wraps a renderer: the finished line, whatever produced it, is redacted."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event: Any) -> Any:
+        line = self._renderer(logger, name, event)
+        return redact(line) if isinstance(line, str) else line

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from alice.health import ComponentHealth
+from alice.privacy.encryption import PLAINTEXT, FieldCipher
 
 __all__ = ["Database", "DatabaseConfig", "sync_sqlite_url"]
 
@@ -45,6 +46,8 @@ class DatabaseConfig:
     max_overflow: int = 10
     statement_cache: bool = True
     sqlite_synchronous: str = "full"
+    #: Seals personal fields (message contents, titles) on write and opens them on read.
+    cipher: FieldCipher = PLAINTEXT
 
     @property
     def is_sqlite(self) -> bool:

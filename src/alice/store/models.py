@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -79,6 +80,9 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Privacy policy; NULL: the server's default (ALICE_PII_MASKING, ALICE_RETENTION_DAYS).
+    pii_masking: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiKey(Base):
@@ -120,7 +124,9 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
-    title: Mapped[str] = mapped_column(String(200), default="")
+    # Sealed (encrypted) when encryption is on; ``title_key`` names the key (NULL: plain).
+    title: Mapped[str] = mapped_column(Text, default="")
+    title_key: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -147,7 +153,9 @@ class Message(Base):
     )
     tenant_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
     role: Mapped[str] = mapped_column(String(16))
+    # Sealed (encrypted) when encryption is on; ``content_key`` names the key (NULL: plain).
     content: Mapped[str] = mapped_column(Text)
+    content_key: Mapped[str | None] = mapped_column(String(16), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="complete")
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)

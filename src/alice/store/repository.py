@@ -102,7 +102,12 @@ class TurnStart:
 
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
-_MESSAGE_COLUMNS = tuple(_messages.c[name] for name in MessageRecord.__slots__)
+# A message row as read: the record's columns, then the key that sealed its content.
+_MESSAGE_COLUMNS = (
+    *(_messages.c[name] for name in MessageRecord.__slots__),
+    _messages.c.content_key,
+)
+_CONTENT = MessageRecord.__slots__.index("content")
 
 _INSERT_CONVERSATION = insert(_conversations)
 _INSERT_MESSAGE = insert(_messages)
@@ -172,6 +177,16 @@ class ConversationRepository:
     def __init__(self, database: Database, *, tenant_id: str = DEFAULT_TENANT) -> None:
         self._database = database
         self.tenant_id = tenant_id
+        # Seals message contents and titles on write, opens them on read.
+        self._cipher = database.config.cipher
+
+    def _message(self, row: Sequence[Any]) -> MessageRecord:
+        values = list(row[:-1])
+        values[_CONTENT] = self._cipher.open(values[_CONTENT], row[-1])
+        return MessageRecord(*values)
+
+    def _title(self, row: Any) -> str:
+        return self._cipher.open(row.title, row.title_key)
 
     async def _run(self, work: Callable[[Connection], T]) -> T:
         try:
@@ -195,7 +210,7 @@ class ConversationRepository:
             if limit <= 0:
                 return ()
             rows = conn.execute(_HISTORY, {**keys, "limit": limit}).all()
-            return tuple(MessageRecord(*row) for row in reversed(rows))
+            return tuple(self._message(row) for row in reversed(rows))
 
         return await self._run(work)
 
@@ -214,10 +229,14 @@ class ConversationRepository:
         now = utcnow()
         created = conversation_id is None
         conversation = new_id() if conversation_id is None else conversation_id
-        message = _message_row(self.tenant_id, conversation, "user", text, now)
+        seal = self._cipher.seal
+        message = _message_row(self.tenant_id, conversation, "user", seal(text), now)
         answer_row = (
-            _answer_row(self.tenant_id, conversation, answer, now) if answer is not None else None
+            _answer_row(self.tenant_id, conversation, answer, seal(answer.content), now)
+            if answer is not None
+            else None
         )
+        title, title_key = seal(_title(text)) if created else ("", None)
 
         def work(conn: Connection) -> None:
             if created:
@@ -226,7 +245,8 @@ class ConversationRepository:
                     {
                         "id": conversation,
                         "tenant_id": self.tenant_id,
-                        "title": _title(text),
+                        "title": title,
+                        "title_key": title_key,
                         "created_at": now,
                         "updated_at": now,
                     },
@@ -247,13 +267,17 @@ class ConversationRepository:
             conversation_id=conversation,
             message_id=message["id"],
             created=created,
-            answer=_record(answer_row) if answer_row is not None else None,
+            answer=_record(answer_row, answer.content)
+            if answer_row is not None and answer is not None
+            else None,
         )
 
     async def add_answer(self, conversation_id: str, answer: AnswerRecord) -> MessageRecord:
         """Commit an assistant answer and return it as stored."""
         now = utcnow()
-        row = _answer_row(self.tenant_id, conversation_id, answer, now)
+        row = _answer_row(
+            self.tenant_id, conversation_id, answer, self._cipher.seal(answer.content), now
+        )
 
         def work(conn: Connection) -> None:
             conn.execute(_INSERT_MESSAGE, row)
@@ -263,7 +287,7 @@ class ConversationRepository:
             )
 
         await self._run(work)
-        return _record(row)
+        return _record(row, answer.content)
 
     async def discard_turn(self, turn: TurnStart) -> None:
         """Remove a turn that was refused before any answer (and its new conversation)."""
@@ -289,10 +313,10 @@ class ConversationRepository:
             conversation = conn.execute(_CONVERSATION, keys).first()
             if conversation is None:
                 raise ConversationNotFoundError(field="conversation_id")
-            messages = tuple(MessageRecord(*row) for row in conn.execute(_ALL_MESSAGES, keys))
+            messages = tuple(self._message(row) for row in conn.execute(_ALL_MESSAGES, keys))
             return ConversationRecord(
                 id=conversation.id,
-                title=conversation.title,
+                title=self._title(conversation),
                 created_at=conversation.created_at,
                 updated_at=conversation.updated_at,
                 message_count=len(messages),
@@ -309,7 +333,7 @@ class ConversationRepository:
             return [
                 ConversationRecord(
                     id=row.id,
-                    title=row.title,
+                    title=self._title(row),
                     created_at=row.created_at,
                     updated_at=row.updated_at,
                     message_count=int(row.message_count),
@@ -337,7 +361,11 @@ class ConversationRepository:
 
 
 def _message_row(
-    tenant_id: str, conversation_id: str, role: str, content: str, now: datetime
+    tenant_id: str,
+    conversation_id: str,
+    role: str,
+    sealed: tuple[str, str | None],
+    now: datetime,
 ) -> dict[str, Any]:
     # Every column, always: one compiled INSERT serves every message.
     return {
@@ -345,7 +373,8 @@ def _message_row(
         "conversation_id": conversation_id,
         "tenant_id": tenant_id,
         "role": role,
-        "content": content,
+        "content": sealed[0],
+        "content_key": sealed[1],
         "status": "complete",
         "model": None,
         "prompt_tokens": None,
@@ -359,9 +388,13 @@ def _message_row(
 
 
 def _answer_row(
-    tenant_id: str, conversation_id: str, answer: AnswerRecord, now: datetime
+    tenant_id: str,
+    conversation_id: str,
+    answer: AnswerRecord,
+    sealed: tuple[str, str | None],
+    now: datetime,
 ) -> dict[str, Any]:
-    row = _message_row(tenant_id, conversation_id, "assistant", answer.content, now)
+    row = _message_row(tenant_id, conversation_id, "assistant", sealed, now)
     row.update(
         status=answer.status,
         model=answer.model,
@@ -374,8 +407,11 @@ def _answer_row(
     return row
 
 
-def _record(row: dict[str, Any]) -> MessageRecord:
-    return MessageRecord(**{name: row[name] for name in MessageRecord.__slots__})
+def _record(row: dict[str, Any], content: str) -> MessageRecord:
+    """The record of a row just written (``content``: the plaintext of its sealed column)."""
+    return MessageRecord(
+        **{**{name: row[name] for name in MessageRecord.__slots__}, "content": content}
+    )
 
 
 def _title(text: str) -> str:

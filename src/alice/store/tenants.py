@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -37,7 +37,7 @@ from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT, ApiKey, Conversation, Message, Meta, Tenant, utcnow
 from alice.store.repository import new_id
 
-__all__ = ["ApiKeyRecord", "IssuedKey", "KeyStore", "TenantRecord"]
+__all__ = ["UNSET", "ApiKeyRecord", "IssuedKey", "KeyStore", "TenantRecord"]
 
 T = TypeVar("T")
 
@@ -79,11 +79,20 @@ BOOTSTRAP_FACT = "bootstrap-admin-key"
 
 @dataclass(frozen=True, slots=True)
 class TenantRecord:
-    """A tenant and how many live keys it has."""
+    """A tenant, how many live keys it has, and its privacy policy (None: default)."""
 
     id: str
     created_at: datetime
     key_count: int
+    pii_masking: bool | None = None
+    retention_days: int | None = None
+
+
+class _Unset:
+    """Marks a policy field an update leaves as it is."""
+
+
+UNSET: Any = _Unset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +181,50 @@ class KeyStore:
 
     async def list_tenants(self) -> list[TenantRecord]:
         """Every tenant with its number of live keys."""
-        live = (
-            select(func.count(_keys.c.id))
-            .where(_keys.c.tenant_id == _tenants.c.id, _keys.c.revoked_at.is_(None))
-            .scalar_subquery()
-        )
-        query = select(_tenants.c.id, _tenants.c.created_at, live.label("keys")).order_by(
-            _tenants.c.id
-        )
+        query = _tenant_query().order_by(_tenants.c.id)
 
         def work(conn: Connection) -> list[TenantRecord]:
-            return [TenantRecord(r.id, r.created_at, int(r.keys)) for r in conn.execute(query)]
+            return [_tenant_record(r) for r in conn.execute(query)]
 
         return await self._run(work)
+
+    async def get_tenant(self, name: str) -> TenantRecord:
+        """One tenant.
+
+        Raises:
+            TenantNotFoundError: no such tenant.
+        """
+        query = _tenant_query().where(_tenants.c.id == name)
+        row = await self._run(lambda conn: conn.execute(query).first())
+        if row is None:
+            raise TenantNotFoundError(f"No tenant {name!r}.")
+        return _tenant_record(row)
+
+    async def update_tenant(
+        self, name: str, *, pii_masking: bool | None = UNSET, retention_days: int | None = UNSET
+    ) -> TenantRecord:
+        """Change a tenant's privacy policy (None: back to the server's default).
+
+        Raises:
+            InvalidRequestError: ``retention_days`` is below 1.
+            TenantNotFoundError: no such tenant.
+        """
+        values: dict[str, Any] = {}
+        if pii_masking is not UNSET:
+            values["pii_masking"] = pii_masking
+        if retention_days is not UNSET:
+            if retention_days is not None and retention_days < 1:
+                raise InvalidRequestError(
+                    "retention_days is at least 1 (or null for the default).",
+                    field="retention_days",
+                )
+            values["retention_days"] = retention_days
+        if values:
+            statement = update(_tenants).where(_tenants.c.id == name).values(values)
+            if (await self._run(lambda conn: conn.execute(statement).rowcount)) != 1:
+                raise TenantNotFoundError(f"No tenant {name!r}.")
+            log.info("tenant.policy_changed", tenant=name, **values)
+        return await self.get_tenant(name)
 
     async def delete_tenant(self, name: str) -> None:
         """Delete a tenant with its keys, conversations and messages.
@@ -377,3 +417,22 @@ def _key_record(row: Mapping[str, Any]) -> ApiKeyRecord:
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def _tenant_query() -> Select[Any]:
+    live = (
+        select(func.count(_keys.c.id))
+        .where(_keys.c.tenant_id == _tenants.c.id, _keys.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    return select(
+        _tenants.c.id,
+        _tenants.c.created_at,
+        live.label("keys"),
+        _tenants.c.pii_masking,
+        _tenants.c.retention_days,
+    )
+
+
+def _tenant_record(row: Any) -> TenantRecord:
+    return TenantRecord(row.id, row.created_at, int(row.keys), row.pii_masking, row.retention_days)

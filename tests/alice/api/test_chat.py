@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 
 from alice.settings import Settings
 from tests.support.sse import read_events
+from tests.support.stored import stored_rows
 
 QUESTION = "Vad är huvudstaden i Sverige?"
 
 
 def _db_rows(settings: Settings, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(settings.resolved_data_dir / "alice.db") as conn:
-        return conn.execute(sql, args).fetchall()
+    return stored_rows(settings.resolved_data_dir, sql, *args)
 
 
 def test_question_is_answered_and_the_conversation_is_stored(
@@ -44,7 +42,8 @@ def test_question_is_answered_and_the_conversation_is_stored(
 
     rows = _db_rows(
         settings,
-        "SELECT role, content, status, model, prompt_tokens, completion_tokens "
+        "SELECT role, opened(content, content_key), status, model, prompt_tokens, "
+        "completion_tokens "
         "FROM messages WHERE conversation_id = ? ORDER BY seq",
         answer["conversation_id"],
     )
@@ -82,7 +81,11 @@ def test_streaming_sends_start_deltas_then_done_with_ids_and_usage(
     start, done = events[0][1], events[-1][1]
     assert done["conversation_id"] == start["conversation_id"]
     assert done["usage"]["completion_tokens"] > 0
-    stored = _db_rows(settings, "SELECT content FROM messages WHERE id = ?", done["message_id"])
+    stored = _db_rows(
+        settings,
+        "SELECT opened(content, content_key) FROM messages WHERE id = ?",
+        done["message_id"],
+    )
     assert stored == [(text,)]
 
 

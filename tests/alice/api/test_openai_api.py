@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import openai
 import pytest
 
 from alice.settings import Settings
+from tests.support.stored import stored_rows
 
 QUESTION = "Vad är huvudstaden i Sverige?"
 
@@ -36,11 +35,12 @@ def test_completion_without_streaming(client: openai.OpenAI, settings: Settings)
         completion.usage.prompt_tokens + completion.usage.completion_tokens
     )
     conversation_id = raw.headers["x-alice-conversation-id"]
-    with sqlite3.connect(settings.resolved_data_dir / "alice.db") as conn:
-        rows = conn.execute(
-            "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY seq",
-            (conversation_id,),
-        ).fetchall()
+    rows = stored_rows(
+        settings.resolved_data_dir,
+        "SELECT role, opened(content, content_key) FROM messages "
+        "WHERE conversation_id = ? ORDER BY seq",
+        conversation_id,
+    )
     assert rows == [("user", QUESTION), ("assistant", completion.choices[0].message.content)]
 
 

@@ -107,7 +107,9 @@ async def test_the_bootstrap_key_is_issued_once_even_when_processes_race(
 ) -> None:
     # Several "processes" (own Database objects, own connections) start together.
     others = [
-        Database(database_config(Settings(_env_file=None, database_url=database_url)))  # type: ignore[call-arg]
+        Database(
+            database_config(Settings(_env_file=None, database_url=database_url, encryption="off"))
+        )  # type: ignore[call-arg]
         for _ in range(3)
     ]
     try:

@@ -9,6 +9,7 @@ import httpx
 
 from alice.app import create_app, database_config
 from alice.llm.providers.llamacpp import LlamaCppProvider
+from alice.privacy.encryption import generate_key as encryption_key
 from alice.security.keys import generate_key
 from alice.settings import Settings
 from alice.store import Database, migrate
@@ -78,7 +79,9 @@ def test_guessing_keys_is_limited_per_client_ip(
 
 def _issue_key(database_url: str) -> str:
     async def go() -> str:
-        settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=database_url, encryption="off"
+        )
         database = Database(database_config(settings))
         try:
             await migrate(database)
@@ -98,6 +101,8 @@ def test_the_limit_holds_across_three_replicas_sharing_redis_and_postgresql(
         "ALICE_MODEL_PATH": str(model_file),
         "ALICE_GUARDIAN_ENABLED": "false",
         "ALICE_LOG_LEVEL": "warning",
+        # Replicas share their encryption keys (a Kubernetes secret), not a key file.
+        "ALICE_ENCRYPTION_KEYS": encryption_key(),
         "ALICE_RATE_LIMIT": "redis",
         "ALICE_REDIS_URL": redis_url,
         "ALICE_REDIS_PREFIX": redis_prefix,

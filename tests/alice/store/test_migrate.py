@@ -41,7 +41,8 @@ def _migrate_concurrently(
 
 
 async def _assert_at_head_once(url: str) -> None:
-    database = Database(database_config(Settings(_env_file=None, database_url=url)))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=url, encryption="off")  # type: ignore[call-arg]
+    database = Database(database_config(settings))
 
     def read(conn: Connection) -> tuple[list[str], set[str]]:
         versions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())

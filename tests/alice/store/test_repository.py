@@ -43,10 +43,14 @@ async def test_a_turn_creates_a_conversation_and_commits_the_user_message(
     turn = await repo.begin_turn(None, "Vad är huvudstaden i Sverige?")
     assert turn.created
     assert turn.answer is None
-    rows = await database.run(_rows("SELECT id, role, content FROM messages"))
-    assert rows == [(turn.message_id, "user", "Vad är huvudstaden i Sverige?")]
+    rows = await database.run(_rows("SELECT id, role, content, content_key FROM messages"))
+    assert [row[:2] for row in rows] == [(turn.message_id, "user")]
+    # Stored sealed (the suite's store runs encrypted), read back as written.
+    assert "huvudstaden" not in str(rows[0][2])
+    assert rows[0][3] == database.config.cipher.primary_id is not None
     stored = await repo.get(turn.conversation_id)
     assert stored.title == "Vad är huvudstaden i Sverige?"
+    assert [m.content for m in stored.messages] == ["Vad är huvudstaden i Sverige?"]
 
 
 async def test_answers_and_history_come_back_in_order_with_their_costs(
@@ -164,7 +168,9 @@ async def test_a_failed_transaction_rolls_back_everything_it_wrote(database: Dat
 
 
 async def test_an_unreachable_database_is_a_storage_error() -> None:
-    settings = Settings(_env_file=None, database_url="postgresql://postgres@127.0.0.1:1/none")  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url="postgresql://postgres@127.0.0.1:1/none", encryption="off"
+    )
     db = Database(database_config(settings))
     try:
         with pytest.raises(StorageError):

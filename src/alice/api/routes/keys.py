@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from alice.api.deps import AdminDep, AuthenticatorDep, KeyStoreDep, OperatorDep
+from alice.api.deps import AdminDep, AuthenticatorDep, KeyStoreDep, OperatorDep, PoliciesDep
 from alice.api.schemas import error_responses
 from alice.errors import ForbiddenError
 from alice.security.keys import TENANT_PATTERN, Principal, RateOverride
@@ -108,17 +108,41 @@ class TenantCreate(BaseModel):
     name: TenantName
 
 
+class TenantUpdate(BaseModel):
+    """A change of a tenant's privacy policy; a field left out stays, null means default."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    pii_masking: bool | None = Field(
+        None, description="Mask personal numbers before the model (null: ALICE_PII_MASKING)."
+    )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Delete conversations idle this long (null: ALICE_RETENTION_DAYS).",
+    )
+
+
 class TenantPublic(BaseModel):
     """A tenant."""
 
     name: str
     created_at: datetime
     key_count: int = Field(description="Live (not revoked) keys.")
+    pii_masking: bool | None = Field(description="null: the server's default.")
+    retention_days: int | None = Field(description="null: the server's default.")
 
     @classmethod
     def of(cls, record: TenantRecord) -> TenantPublic:
         """From the stored record."""
-        return cls(name=record.id, created_at=record.created_at, key_count=record.key_count)
+        return cls(
+            name=record.id,
+            created_at=record.created_at,
+            key_count=record.key_count,
+            pii_masking=record.pii_masking,
+            retention_days=record.retention_days,
+        )
 
 
 class TenantList(BaseModel):
@@ -223,6 +247,24 @@ async def create_tenant(
 ) -> TenantPublic:
     """Create a tenant (then issue it keys with ``POST /api/keys``)."""
     return TenantPublic.of(await keys.create_tenant(body.name))
+
+
+@router.patch("/api/admin/tenants/{name}", response_model=TenantPublic, responses=_BY_ID_ERRORS)
+async def update_tenant(
+    name: str,
+    body: TenantUpdate,
+    _caller: OperatorDep,
+    keys: KeyStoreDep,
+    policies: PoliciesDep,
+) -> TenantPublic:
+    """Set a tenant's privacy policy: PII masking on/off, retention in days.
+
+    Takes effect here at once and on other replicas within ALICE_AUTH_CACHE_TTL_S.
+    """
+    given = {field: getattr(body, field) for field in body.model_fields_set}
+    updated = await keys.update_tenant(name, **given)
+    policies.forget()
+    return TenantPublic.of(updated)
 
 
 @router.delete("/api/admin/tenants/{name}", status_code=204, responses=_BY_ID_ERRORS)

@@ -1,0 +1,60 @@
+"""The privacy commands as an operator runs them: separate processes, real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alice.privacy.encryption import key_id, parse_keys
+
+
+def _alice(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "alice", *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_tenant_policy_and_encryption_commands(tmp_path: Path) -> None:
+    env = {"ALICE_DATA_DIR": str(tmp_path / "data"), "ALICE_LOG_FORMAT": "console"}
+    assert _alice("tenants", "create", "acme", env=env, cwd=tmp_path).returncode == 0
+    changed = _alice(
+        "tenants",
+        "set",
+        "acme",
+        "--pii-masking",
+        "off",
+        "--retention-days",
+        "30",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "PII masking off, retention 30 days" in changed.stdout
+    listed = _alice("tenants", "list", env=env, cwd=tmp_path).stdout
+    acme = next(line for line in listed.splitlines() if "acme" in line)
+    assert "off" in acme and "30 d" in acme
+    wrong = _alice("tenants", "set", "acme", "--pii-masking", "maybe", env=env, cwd=tmp_path)
+    assert wrong.returncode == 2 and "on, off or default" in wrong.stderr
+    back = _alice("tenants", "set", "acme", "--retention-days", "default", env=env, cwd=tmp_path)
+    assert "retention default" in back.stdout
+
+    status = _alice("keys", "encryption-status", env=env, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    file_keys = parse_keys((tmp_path / "data" / "encryption.keys").read_text(), source="f")
+    assert key_id(file_keys[0]) in status.stdout
+    assert file_keys[0] not in status.stdout + status.stderr  # ids, never keys
+
+    generated = _alice("keys", "generate-encryption-key", env=env, cwd=tmp_path)
+    (new_key,) = parse_keys(generated.stdout, source="stdout")
+    from_env = {**env, "ALICE_ENCRYPTION_KEYS": new_key}
+    refused = _alice("keys", "rotate-encryption", "--new-key", env=from_env, cwd=tmp_path)
+    assert refused.returncode == 2 and "ALICE_ENCRYPTION_KEYS" in refused.stderr
