@@ -54,7 +54,7 @@ TARGETS = {
     "both": {"ALICE_ENCRYPTION": "on", "ALICE_PII_MASKING": "true"},
 }
 _PII = (
-    "Mitt personnummer är 19850712-1237 och min mans samordningsnummer 850772-1230.",
+    "Mitt personnummer är 19850712-1237 och min mans samordningsnummer 850772-1234.",
     "Ring mig på 070-123 45 67 eller mejla annika.lindqvist@example.se.",
     "Lönen går till SE45 5000 0000 0583 9825 7466 och kortet är 4111 1111 1111 1111.",
 )

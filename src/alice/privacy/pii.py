@@ -22,6 +22,7 @@ reversible masking of streamed text).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -48,6 +49,10 @@ _PHONE = re.compile(
     r"(?:[ /-]?\d){5,12}(?!\w)"
 )
 _MAYBE = re.compile(r"[0-9@]")
+# A run of at least 7 digits (the shortest value: a phone number) and the separators
+# numbers are written with, starting with a digit.
+_RUN = re.compile(r"\d(?:[ \-+/()A-Z]*\d){6}[\d \-+/()A-Z]*")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _PLACEHOLDER = re.compile(r"<(" + "|".join(KINDS) + r")_(\d{1,4})>")
 # The tail of a streamed text that may be the start of a placeholder.
 _PARTIAL = re.compile(r"<[A-Z_]{0,16}\d{0,4}$")
@@ -96,6 +101,7 @@ def _is_date(year: int, month: int, day: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_iban(value: str) -> bool:
     return bool(iban.is_valid(value))
 
@@ -105,14 +111,18 @@ def _is_card(value: str) -> bool:
     return 13 <= len(digits) <= 19 and bool(luhn.is_valid(digits))
 
 
-def _is_phone(value: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _phone_e164(value: str) -> str | None:
+    """The number in E.164 if ``value`` is a valid phone number (Swedish by default)."""
     if len(_digits(value)) < 7:
-        return False
+        return None
     try:
         number = phonenumbers.parse(value, "SE")
     except phonenumbers.NumberParseException:
-        return False
-    return bool(phonenumbers.is_valid_number(number))
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def _kinds() -> Iterable[tuple[re.Pattern[str], Callable[[str], str | None]]]:
@@ -121,27 +131,67 @@ def _kinds() -> Iterable[tuple[re.Pattern[str], Callable[[str], str | None]]]:
     yield _IBAN, lambda v: "IBAN" if _is_iban(v) else None
     yield _CARD, lambda v: "CARD" if _is_card(v) else None
     yield _EMAIL, lambda _v: "EMAIL"
-    yield _PHONE, lambda v: "PHONE" if _is_phone(v) else None
+    yield _PHONE, lambda v: "PHONE" if _phone_e164(v) is not None else None
+
+
+def _number_windows(text: str) -> list[tuple[int, int]]:
+    """Where a number can be: digit runs found with one fast scan.
+
+    Each run is widened left to a leading ``+``, ``(`` or an IBAN's country code.
+    """
+    windows = []
+    for run in _RUN.finditer(text):
+        start, end = run.span()
+        while start > 0 and text[start - 1] in "+(":
+            start -= 1
+        if start >= 2 and _COUNTRY.fullmatch(text, start - 2, start):
+            start -= 2
+        windows.append((start, end))
+    return windows
+
+
+def _email_windows(text: str) -> list[tuple[int, int]]:
+    """Around each ``@``: the characters an address can hold on either side."""
+    windows = []
+    at = text.find("@")
+    while at != -1:
+        start, end = at, at + 1
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "._%+-"):
+            start -= 1
+        while end < len(text) and (text[end].isalnum() or text[end] in "._-"):
+            end += 1
+        windows.append((start, end))
+        at = text.find("@", end)
+    return windows
 
 
 def find_pii(text: str) -> list[Match]:
-    """Every personal value in ``text``, in order, without overlaps."""
+    """Every personal value in ``text``, in order, without overlaps.
+
+    The patterns run only over short windows around digits and ``@`` signs (their
+    look-behind and look-ahead still see the text around), not over the whole text.
+    """
     if not _MAYBE.search(text):
         return []  # every kind has a digit or an "@": most prose is done here
+    numbers = _number_windows(text)
+    emails = _email_windows(text) if "@" in text else []
+    size = len(text)
     found: list[Match] = []
     taken: list[tuple[int, int]] = []
     for pattern, classify in _kinds():
-        for candidate in pattern.finditer(text):
-            start, end = candidate.span()
-            if any(start < t_end and t_start < end for t_start, t_end in taken):
-                continue
-            kind = classify(candidate.group())
-            if kind is None and pattern is _IBAN:
-                kind, end = _shorter_iban(text, start, end)
-            if kind is None:
-                continue
-            found.append(Match(kind, start, end, text[start:end]))
-            taken.append((start, end))
+        for window_start, window_end in emails if pattern is _EMAIL else numbers:
+            # One character past the window, so a look-ahead sees what follows it.
+            for candidate in pattern.finditer(text, window_start, min(size, window_end + 1)):
+                start, end = candidate.span()
+                if any(start < t_end and t_start < end for t_start, t_end in taken):
+                    continue
+                kind = classify(candidate.group())
+                if kind is None and pattern is _IBAN:
+                    kind, end = _shorter_iban(text, start, end)
+                if kind is None:
+                    continue
+                found.append(Match(kind, start, end, text[start:end]))
+                taken.append((start, end))
     found.sort(key=lambda m: m.start)
     return found
 
@@ -176,13 +226,7 @@ def _key(match: Match) -> str:
     if match.kind == "EMAIL":
         return "EMAIL:" + match.value.lower()
     if match.kind == "PHONE":
-        try:
-            number = phonenumbers.parse(match.value, "SE")
-            return "PHONE:" + phonenumbers.format_number(
-                number, phonenumbers.PhoneNumberFormat.E164
-            )
-        except phonenumbers.NumberParseException:  # validated above; kept for safety
-            return "PHONE:" + _digits(match.value)
+        return "PHONE:" + (_phone_e164(match.value) or _digits(match.value))
     digits = _digits(match.value) if match.kind != "IBAN" else match.value.replace(" ", "")
     if match.kind in ("PERSONAL_ID", "COORDINATION_ID") and len(digits) == 12:
         digits = digits[2:]
