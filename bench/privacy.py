@@ -13,9 +13,14 @@ Every request is one whole chat turn, ``POST /api/chat`` (not streamed) with a f
 2,000-character Swedish message holding a personnummer, a samordningsnummer, a phone
 number, an e-mail address, an IBAN and a card number: the question is masked, sent,
 the answer unmasked, and question and answer committed (sealed) to SQLite with fsync.
-One keep-alive connection per target, one turn at a time, targets interleaved in
-rounds whose order rotates, after an uncounted warm-up. Added latency = target minus
-``plain``, p50 and p99, with a bootstrap 95% confidence interval.
+
+Measured twice. The headline: the four configurations as apps in one process, called
+turn by turn through httpx's ASGI transport in a rotating order (A B C D, B C D A, ...),
+so no process or CPU placement favours one (on two shared cores that bias is bigger
+than what is measured). For context: four ``alice serve`` processes over HTTP, one
+keep-alive connection each, targets interleaved in rounds whose order rotates. Both
+after an uncounted warm-up. Added latency = target minus ``plain``, p50 and p99, with a
+bootstrap 95% confidence interval.
 
 In process, for context: the privacy work of one such turn timed call by call (mask the
 request, unmask the answer, seal question and answer, open them again).
@@ -23,6 +28,8 @@ request, unmask the answer, seal question and answer, open them again).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -124,6 +131,65 @@ def _measure(urls: dict[str, str], params: PrivacyParams, log: Any) -> dict[str,
     finally:
         for client in clients.values():
             client.close()
+    return samples
+
+
+async def _turns_in_process(
+    upstream: str, work: Path, params: PrivacyParams, log: Any
+) -> dict[str, list[float]]:
+    """The four configurations as apps in this one process, called turn by turn in a
+    rotating order: no process or core placement can favour one of them."""
+    import logging
+
+    import structlog
+
+    from alice.app import create_app
+    from alice.settings import Settings
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    apps = {}
+    for name, settings in TARGETS.items():
+        env = {k.removeprefix("ALICE_").lower(): v for k, v in settings.items()}
+        apps[name] = create_app(
+            Settings(  # type: ignore[call-arg]
+                _env_file=None,
+                data_dir=work / f"inproc-{name}",
+                provider="openai",
+                model=MODEL,
+                openai_base_url=upstream,
+                guardian_enabled=False,
+                cache="off",
+                auth="off",
+                rate_limit="off",
+                **env,
+            )
+        )
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {}
+        for name, app in apps.items():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alice")
+            )
+        names = list(apps)
+        total = params.warmup + params.rounds * params.turns_per_round
+        for turn in range(total):
+            shift = turn % len(names)
+            for name in names[shift:] + names[:shift]:
+                body = {"text": message(100_000 + turn), "max_tokens": 64}
+                start = time.perf_counter()
+                response = await clients[name].post("/api/chat", json=body)
+                elapsed = (time.perf_counter() - start) * 1000
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name}: {response.status_code} {response.text[:200]}")
+                if turn >= params.warmup:
+                    samples[name].append(elapsed)
+            if (turn + 1) % params.turns_per_round == 0 and turn >= params.warmup:
+                last = {n: sorted(samples[n][-params.turns_per_round :]) for n in names}
+                medians = ", ".join(f"{n} {v[len(v) // 2]:.2f}" for n, v in last.items())
+                log(f"  in process, turn {turn + 1}/{total}: p50 ms {medians}")
+    structlog.reset_defaults()
     return samples
 
 
@@ -254,7 +320,14 @@ def run_privacy(params: PrivacyParams, log: Any = print) -> dict[str, Any]:
             server.wait_ready(urls[name] + "/health", timeout_s=120)
         log("4 targets ready: " + ", ".join(TARGETS))
         samples = _measure(urls, params, log)
-    analysis = _analysis(samples)
+        for server in servers.values():
+            server.stop()
+        log("in process: the same four, turn by turn")
+        in_process = asyncio.run(
+            _turns_in_process(loopback_url(up_port) + "/v1", work, params, log)
+        )
+    analysis = _analysis(in_process)
+    analysis["servers"] = _analysis(samples)
     analysis["inprocess"] = _inprocess(params)
     parameters = asdict(params)
     parameters["message_chars"] = len(message(1))
@@ -262,6 +335,7 @@ def run_privacy(params: PrivacyParams, log: Any = print) -> dict[str, Any]:
     return {
         "parameters": parameters,
         "analysis": analysis,
-        "samples_ms": {k: [round(v, 4) for v in vs] for k, vs in samples.items()},
+        "samples_ms": {k: [round(v, 4) for v in vs] for k, vs in in_process.items()},
+        "server_samples_ms": {k: [round(v, 4) for v in vs] for k, vs in samples.items()},
         "targets_met": _targets_met(analysis),
     }
