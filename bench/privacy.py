@@ -90,6 +90,8 @@ class PrivacyParams:
     rounds: int = 10
     turns_per_round: int = 60
     warmup: int = 40
+    #: Turns per target of the in-process headline (reported every turns_per_round).
+    turns_in_process: int = 1500
     chunks: int = 32
     inprocess_calls: int = 2000
     alice_env: tuple[str, ...] = ()
@@ -173,7 +175,7 @@ async def _turns_in_process(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alice")
             )
         names = list(apps)
-        total = params.warmup + params.rounds * params.turns_per_round
+        total = params.warmup + params.turns_in_process
         for turn in range(total):
             shift = turn % len(names)
             for name in names[shift:] + names[:shift]:

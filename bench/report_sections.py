@@ -520,7 +520,8 @@ def privacy_section(path: Path, result: dict[str, Any]) -> str:
         f"request is one whole turn, `POST /api/chat`, with a fresh {p['message_chars']}-"
         f"character Swedish message holding one value of every kind Alice masks; question "
         f"and answer are committed to SQLite (fsync). {p['warmup']} uncounted warm-up turns "
-        f"per target, then {p['rounds']} rounds of {p['turns_per_round']} per target.",
+        f"per target, then {p.get('turns_in_process', '-')} per target in process and "
+        f"{p['rounds']} rounds of {p['turns_per_round']} per target over HTTP.",
         "**Headline, in one process:** the four as apps in one process, called turn by turn "
         "through httpx's ASGI transport in a rotating order, so no process or CPU placement "
         "favours one. Times in ms; added = target minus `plain` (bootstrap 95% CI):",

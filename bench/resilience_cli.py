@@ -101,7 +101,14 @@ def _auth(args: argparse.Namespace) -> AuthParams:
 
 def _privacy(args: argparse.Namespace) -> PrivacyParams:
     params = (
-        PrivacyParams(rounds=2, turns_per_round=10, warmup=10, inprocess_calls=200, quick=True)
+        PrivacyParams(
+            rounds=2,
+            turns_per_round=10,
+            warmup=10,
+            turns_in_process=40,
+            inprocess_calls=200,
+            quick=True,
+        )
         if args.quick
         else PrivacyParams()
     )

@@ -289,6 +289,8 @@ class ChatService:
         masker = PiiMasker() if await self._masks_pii(tenant_id) else None
         if masker is not None:
             completion = masker.mask_request(completion)
+            if not masker.masked:
+                masker = None  # nothing to put back into the answer
         source = _AnswerSource(
             self, completion, tier=effects.tier, priority=request.priority, scope=tenant_id
         )

@@ -297,8 +297,8 @@ class PiiMasker:
         held = ""
         try:
             async for chunk in chunks:
-                if not self._originals:
-                    yield chunk
+                if not held and "<" not in chunk.text:
+                    yield chunk  # most chunks: nothing to put back, nothing to hold
                     continue
                 text = held + chunk.text
                 held = ""
@@ -311,7 +311,7 @@ class PiiMasker:
                     held = text[partial.start() :]
                     text = text[: partial.start()]
                 if text or chunk.finish_reason is not None:
-                    yield replace(chunk, text=self.unmask(text))
+                    yield Chunk(self.unmask(text), chunk.finish_reason, chunk.usage, chunk.model)
             if held:
                 yield Chunk(text=self.unmask(held))
         finally:
