@@ -49,6 +49,7 @@ _PHONE = re.compile(
     r"(?:[ /-]?\d){5,12}(?!\w)"
 )
 _MAYBE = re.compile(r"[0-9@]")
+_NOT_DIGIT = re.compile(r"\D+")
 # A run of at least 7 digits (the shortest value: a phone number) and the separators
 # numbers are written with, starting with a digit.
 _RUN = re.compile(r"\d(?:[ \-+/()A-Z]*\d){6}[\d \-+/()A-Z]*")
@@ -70,7 +71,7 @@ class Match:
 
 
 def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    return _NOT_DIGIT.sub("", text)
 
 
 def _personal_kind(value: str) -> str | None:
@@ -183,7 +184,7 @@ def find_pii(text: str) -> list[Match]:
             # One character past the window, so a look-ahead sees what follows it.
             for candidate in pattern.finditer(text, window_start, min(size, window_end + 1)):
                 start, end = candidate.span()
-                if any(start < t_end and t_start < end for t_start, t_end in taken):
+                if _overlaps(taken, start, end):
                     continue
                 kind = classify(candidate.group())
                 if kind is None and pattern is _IBAN:
@@ -194,6 +195,13 @@ def find_pii(text: str) -> list[Match]:
                 taken.append((start, end))
     found.sort(key=lambda m: m.start)
     return found
+
+
+def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
+    for t_start, t_end in taken:
+        if start < t_end and t_start < end:
+            return True
+    return False
 
 
 def _shorter_iban(text: str, start: int, end: int) -> tuple[str | None, int]:
