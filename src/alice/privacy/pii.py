@@ -198,10 +198,7 @@ def find_pii(text: str) -> list[Match]:
 
 
 def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
-    for t_start, t_end in taken:
-        if start < t_end and t_start < end:
-            return True
-    return False
+    return any(start < t_end and t_start < end for t_start, t_end in taken)
 
 
 def _shorter_iban(text: str, start: int, end: int) -> tuple[str | None, int]:
