@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from alice.app import create_app, database_config
 from alice.llm.providers.llamacpp import (
@@ -41,6 +42,25 @@ def _isolated_environment() -> Iterator[None]:
             del os.environ[key]
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_tracebacks() -> Iterator[None]:
+    """structlog's default console output, with plain tracebacks.
+
+    Its default renders tracebacks with rich and every frame's local variables: seconds
+    of CPU per logged exception on a busy machine, spent inside the request that logged
+    it (alice serve configures the same plain format, see alice.observability).
+    """
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[
+            *saved["processors"][:-1],
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+        ]
+    )
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")

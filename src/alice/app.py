@@ -26,6 +26,7 @@ from alice.api import BodyLimitMiddleware, GuardianHeaderMiddleware, install_err
 from alice.api.deps import require_chat
 from alice.api.middleware import SingleQueryMiddleware, UploadGuardMiddleware
 from alice.api.routes import chat, conversations, health, openai
+from alice.api.routes import gdpr as gdpr_routes
 from alice.api.routes import guardian as guardian_routes
 from alice.api.routes import keys as key_routes
 from alice.api.security import install_openapi
@@ -37,10 +38,13 @@ from alice.guardian.runtime import Guardian, ModeEffects
 from alice.llm import Provider
 from alice.llm.backends import build_router
 from alice.llm.router.router import ModelRouter
-from alice.privacy import cipher_from_settings
+from alice.privacy import cipher_from_settings, subject_index_from_settings
+from alice.privacy.audit import AuditLog
+from alice.privacy.gdpr import Gdpr
 from alice.privacy.policy import TenantPolicies
 from alice.privacy.retention import RetentionJob
 from alice.privacy.rotation import check_keys
+from alice.privacy.subjects import check_subject_key
 from alice.security.auth import Authenticator
 from alice.security.middleware import RequestTimeoutMiddleware, SecurityMiddleware
 from alice.security.ratelimit import (
@@ -224,6 +228,9 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         Authenticator(keys, ttl_s=settings.auth_cache_ttl_s) if settings.auth == "keys" else None
     )
     limiter = build_rate_limiter(settings)
+    subjects = subject_index_from_settings(settings)
+    audit = AuditLog(database)
+    gdpr = Gdpr(database, subjects=subjects, keys=keys, cache=cache)
     retention = RetentionJob(
         database,
         keys,
@@ -238,6 +245,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         guardian=guardian,
         cache=cache,
         policies=policies,
+        subjects=subjects,
     )
 
     @asynccontextmanager
@@ -245,6 +253,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         if settings.auto_migrate:
             await migrate(database)
         await check_keys(database)
+        await check_subject_key(database, subjects)
         if authenticator is None:
             sys.stderr.write(_NO_AUTH_WARNING)
             log.warning("auth.disabled", setting="ALICE_AUTH=off")
@@ -293,6 +302,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app.state.authenticator = authenticator
     app.state.policies = policies
     app.state.retention = retention
+    app.state.audit = audit
+    app.state.gdpr = gdpr
     install_error_handlers(app)
     public = settings.public_paths
     key_bucket, ip_bucket = _buckets(settings)
@@ -322,5 +333,6 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         app.include_router(module.router, dependencies=[Depends(require_chat)])
     app.include_router(guardian_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(gdpr_routes.router)
     install_openapi(app, settings, public)
     return app

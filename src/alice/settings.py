@@ -229,6 +229,14 @@ class Settings(BaseSettings):
         "<data_dir>/encryption.keys, made with one new key on first start).",
     )
 
+    subject_key: SecretStr | None = Field(
+        None,
+        description="Key of the keyed hash that stores end-user ids (64+ hex characters; "
+        "else the subject key file). The same on every replica, never changed.",
+    )
+    subject_key_file: Path | None = Field(
+        None, description="Default: <data_dir>/subject.key, made on first start."
+    )
     retention_days: int | None = Field(
         None,
         ge=1,
@@ -285,6 +293,8 @@ class Settings(BaseSettings):
         "encryption_keys",
         "encryption_key_file",
         "retention_days",
+        "subject_key",
+        "subject_key_file",
         mode="before",
     )
     @classmethod
@@ -350,6 +360,27 @@ class Settings(BaseSettings):
                 # The reason only: the message never carries the keys themselves.
                 raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value
+
+    @field_validator("subject_key")
+    @classmethod
+    def _subject_key(cls, value: SecretStr | None) -> SecretStr | None:
+        from alice.privacy.subjects import parse_subject_key
+
+        if value is not None:
+            try:
+                parse_subject_key(value.get_secret_value(), source="ALICE_SUBJECT_KEY")
+            except ConfigurationError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
+    @property
+    def resolved_subject_key_file(self) -> Path:
+        """The subject key file (used when ``ALICE_SUBJECT_KEY`` is not set)."""
+        from alice.privacy.subjects import SUBJECT_KEY_FILE
+
+        if self.subject_key_file is not None:
+            return self.subject_key_file.expanduser().resolve()
+        return self.resolved_data_dir / SUBJECT_KEY_FILE
 
     @property
     def resolved_key_file(self) -> Path:

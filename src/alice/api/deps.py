@@ -13,6 +13,8 @@ from fastapi import Depends, Header, Request
 from alice.chat import ChatService
 from alice.errors import ForbiddenError, UnauthenticatedError
 from alice.llm.router.admission import Priority
+from alice.privacy.audit import AuditLog
+from alice.privacy.gdpr import Gdpr
 from alice.privacy.policy import TenantPolicies
 from alice.security.auth import Authenticator
 from alice.security.keys import Principal
@@ -22,15 +24,19 @@ from alice.store.tenants import KeyStore
 
 __all__ = [
     "AdminDep",
+    "AuditDep",
     "AuthenticatorDep",
+    "CallerDep",
     "ChatServiceDep",
     "DatabaseDep",
+    "GdprDep",
     "KeyStoreDep",
     "OperatorDep",
     "PoliciesDep",
     "PriorityDep",
     "SettingsDep",
     "TenantDep",
+    "actor",
     "require_chat",
 ]
 
@@ -100,6 +106,21 @@ async def _policies(request: Request) -> TenantPolicies:
     return policies
 
 
+async def _audit(request: Request) -> AuditLog:
+    audit: AuditLog = request.app.state.audit
+    return audit
+
+
+async def _gdpr(request: Request) -> Gdpr:
+    gdpr: Gdpr = request.app.state.gdpr
+    return gdpr
+
+
+def actor(principal: Principal) -> str:
+    """Who did it, for the audit log: the key id (``dev`` when auth is off)."""
+    return principal.key_id or "dev"
+
+
 async def _priority(
     priority: Annotated[
         Literal["interactive", "background"],
@@ -119,3 +140,6 @@ OperatorDep = Annotated[Principal, Depends(_operator)]
 KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
 AuthenticatorDep = Annotated[Authenticator | None, Depends(_authenticator)]
 PoliciesDep = Annotated[TenantPolicies, Depends(_policies)]
+AuditDep = Annotated[AuditLog, Depends(_audit)]
+GdprDep = Annotated[Gdpr, Depends(_gdpr)]
+CallerDep = Annotated[Principal, Depends(require_chat)]

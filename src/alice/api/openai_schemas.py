@@ -69,6 +69,12 @@ class ChatCompletionCreate(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    user: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The end user (for GDPR export and erasure); stored as a keyed hash.",
+    )
 
 
 class ChatCompletionMessage(BaseModel):

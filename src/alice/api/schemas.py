@@ -64,6 +64,13 @@ class ChatCreate(BaseModel):
     model: str | None = Field(None, description="A model from GET /v1/models.")
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
+    user: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The end user this conversation is about (for GDPR export and "
+        "erasure); stored only as a keyed hash.",
+    )
 
 
 class UsagePublic(BaseModel):

@@ -29,7 +29,12 @@ __all__ = ["CACHE_KEY_VERSION", "cache_key"]
 
 # Bump when the document below, the normalisation or the stored value changes: every
 # old entry then simply stops being found and expires on its own.
-CACHE_KEY_VERSION = 2
+CACHE_KEY_VERSION = 3
+
+
+def scope_tag(scope: str) -> str:
+    """The first part of every key of ``scope``: `ResponseCache.purge` finds them by it."""
+    return hashlib.sha256(b"alice-cache-scope:" + scope.encode("utf-8")).hexdigest()[:16]
 
 
 def cache_key(request: CompletionRequest, *, scope: str) -> str | None:
@@ -40,7 +45,8 @@ def cache_key(request: CompletionRequest, *, scope: str) -> str | None:
         scope: whose entry it is (the tenant id); equal requests of two scopes differ.
 
     Returns:
-        64 lowercase hex characters, or None when ``temperature`` is above 0 (or NaN).
+        ``<scope tag>.<64 hex characters>``, or None when ``temperature`` is above 0 (or
+        NaN).
     """
     if math.isnan(request.temperature) or request.temperature > 0:
         return None
@@ -57,7 +63,7 @@ def cache_key(request: CompletionRequest, *, scope: str) -> str | None:
         "seed": request.seed,
     }
     canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return f"{scope_tag(scope)}.{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
 
 
 def _collapse_whitespace(text: str) -> str:

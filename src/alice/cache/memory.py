@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from cachetools import TTLCache
 
+from alice.cache.key import scope_tag
 from alice.cache.types import CachedAnswer, CacheStats
 
 __all__ = ["MemoryCache"]
@@ -80,6 +81,14 @@ class MemoryCache:
         self._stats.sets += 1
         if evicts:
             self._stats.evictions += 1
+
+    async def purge(self, scope: str) -> int:
+        """Remove every entry of ``scope``."""
+        start = scope_tag(scope) + "."
+        doomed = [key for key in list(self._entries.keys()) if key.startswith(start)]
+        for key in doomed:
+            self._entries.pop(key, None)
+        return len(doomed)
 
     async def clear(self) -> None:
         """Remove every entry (the counters are kept)."""

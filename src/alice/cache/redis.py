@@ -40,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alice.cache.key import scope_tag
 from alice.cache.types import CachedAnswer, CacheStats
 
 __all__ = ["RedisCache"]
@@ -216,6 +217,33 @@ class RedisCache:
                 batch.clear()
         if batch:
             await self._client.unlink(*batch)
+
+    async def purge(self, scope: str) -> int:
+        """Remove every entry of ``scope`` (and its LRU members); how many.
+
+        Raises:
+            redis.exceptions.RedisError: Redis could not be reached or refused.
+        """
+        tag = scope_tag(scope) + "."
+        pattern = _glob_escape(self._entry_prefix + tag) + "*"
+        removed = 0
+        batch: list[str] = []
+        async for name in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+            batch.append(name.decode() if isinstance(name, bytes) else name)
+            if len(batch) >= _SCAN_BATCH:
+                removed += await self._purge_batch(batch)
+                batch = []
+        if batch:
+            removed += await self._purge_batch(batch)
+        return removed
+
+    async def _purge_batch(self, names: list[str]) -> int:
+        members = [name.removeprefix(self._entry_prefix) for name in names]
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.unlink(*names)
+            pipe.zrem(self._lru_key, *members)
+            deleted, _ = await pipe.execute()
+        return int(deleted)
 
     def _entry(self, key: str) -> str:
         return self._entry_prefix + key

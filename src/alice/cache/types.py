@@ -129,3 +129,10 @@ class ResponseCache(Protocol):
     async def clear(self) -> None:
         """Remove every entry of this cache."""
         ...
+
+    async def purge(self, scope: str) -> int:
+        """Remove every entry of ``scope`` (a tenant, or a tenant's data subject).
+
+        Returns how many. An operator action (GDPR erasure): raises when the backend fails.
+        """
+        ...

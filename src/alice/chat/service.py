@@ -37,6 +37,7 @@ from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
 from alice.privacy.pii import PiiMasker
 from alice.privacy.policy import TenantPolicies
+from alice.privacy.subjects import SubjectIndex
 from alice.store.database import Database
 from alice.store.models import DEFAULT_TENANT
 from alice.store.repository import (
@@ -103,6 +104,8 @@ class TurnRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     priority: int = Priority.INTERACTIVE
+    #: The end user a client names (OpenAI's ``user``); stored only as a keyed hash.
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +172,13 @@ class ChatService:
         guardian: ModeSource | None = None,
         cache: ResponseCache | None = None,
         policies: TenantPolicies | None = None,
+        subjects: SubjectIndex | None = None,
     ) -> None:
         self._router = router
         # Per-tenant PII masking; without it every tenant gets ChatConfig.mask_pii.
         self._policies = policies
+        # Turns a request's ``user`` into the stored subject reference.
+        self._subjects = subjects
         self._database = database
         self._config = config
         self._guardian = guardian
@@ -291,15 +297,22 @@ class ChatService:
             completion = masker.mask_request(completion)
             if not masker.masked:
                 masker = None  # nothing to put back into the answer
+        subject = (
+            self._subjects.ref(tenant_id, request.user)
+            if self._subjects is not None and request.user
+            else None
+        )
+        # A named user's cached answers are theirs alone (and erased with them).
+        scope = tenant_id if subject is None else f"{tenant_id}/{subject}"
         source = _AnswerSource(
-            self, completion, tier=effects.tier, priority=request.priority, scope=tenant_id
+            self, completion, tier=effects.tier, priority=request.priority, scope=scope
         )
         try:
             hit = await source.lookup()
             if hit is not None:
                 if masker is not None:
                     hit = replace(hit, text=masker.unmask(hit.text))
-                cached = self._cached_turn(repo, request, model, hit, started_at)
+                cached = self._cached_turn(repo, request, model, hit, started_at, subject)
                 async with aclosing(cached):
                     async for event in cached:
                         yield event
@@ -317,7 +330,7 @@ class ChatService:
                 answer_chunks = masker.unmask_chunks(answer_chunks)
             chunks = _Prefetch(answer_chunks)
             try:
-                turn = await repo.begin_turn(request.conversation_id, request.text)
+                turn = await repo.begin_turn(request.conversation_id, request.text, subject=subject)
             except BaseException:
                 await chunks.aclose()
                 raise
@@ -338,6 +351,7 @@ class ChatService:
         model: str,
         hit: CachedAnswer,
         started_at: float,
+        subject: str | None,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Commit the question and the cached answer together, then send them."""
         usage = hit.usage
@@ -345,6 +359,7 @@ class ChatService:
         turn = await repo.begin_turn(
             request.conversation_id,
             request.text,
+            subject=subject,
             answer=AnswerRecord(
                 content=hit.text,
                 model=hit.model,

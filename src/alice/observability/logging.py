@@ -49,7 +49,9 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer()
+        # Plain tracebacks: rich's with local variables can take seconds to render (on
+        # the request's path) and would print whatever the locals held.
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

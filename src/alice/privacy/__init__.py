@@ -1,4 +1,4 @@
-"""Privacy: encryption at rest of personal fields."""
+"""Privacy: encryption at rest, PII masking, data subjects, GDPR, retention, audit."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from alice.privacy.encryption import PLAINTEXT, FieldCipher, Keyring, OpenOnly, parse_keys
 
 if TYPE_CHECKING:
+    from alice.privacy.subjects import SubjectIndex
     from alice.settings import Settings
 
-__all__ = ["FieldCipher", "Keyring", "cipher_from_settings"]
+__all__ = ["FieldCipher", "Keyring", "cipher_from_settings", "subject_index_from_settings"]
 
 
 def cipher_from_settings(settings: Settings, *, create: bool = True) -> FieldCipher:
@@ -34,3 +35,19 @@ def cipher_from_settings(settings: Settings, *, create: bool = True) -> FieldCip
         return PLAINTEXT if keyring is None else OpenOnly(keyring)
     assert keyring is not None  # noqa: S101 - "on" always builds one above
     return keyring
+
+
+def subject_index_from_settings(settings: Settings, *, create: bool = True) -> SubjectIndex:
+    """The keyed hash of end-user ids: ``ALICE_SUBJECT_KEY``, else the subject key file.
+
+    Raises:
+        ConfigurationError: the key is malformed or the file cannot be read.
+    """
+    # Imported here: alice.store imports this package's encryption module.
+    from alice.privacy.subjects import SubjectIndex, parse_subject_key, read_subject_key
+
+    if settings.subject_key is not None:
+        key = parse_subject_key(settings.subject_key.get_secret_value(), source="ALICE_SUBJECT_KEY")
+    else:
+        key = read_subject_key(settings.resolved_subject_key_file, create=create)
+    return SubjectIndex(key)

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Connection
 
+from alice.privacy.audit import record_in
 from alice.store.database import Database
 from alice.store.models import Conversation, Message, utcnow
 from alice.store.tenants import KeyStore
@@ -83,6 +84,15 @@ async def apply_retention(
             total += conversations
         if total:
             log.info("retention.deleted", tenant=tenant.id, conversations=total, days=days)
+            await database.run(
+                partial(
+                    record_in,
+                    tenant_id=tenant.id,
+                    actor="retention",
+                    action="retention.delete",
+                    detail={"conversations": total, "days": days},
+                )
+            )
         deleted[tenant.id] = total
     return deleted
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "DEFAULT_TENANT",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Conversation",
     "Message",
@@ -127,6 +128,8 @@ class Conversation(Base):
     # Sealed (encrypted) when encryption is on; ``title_key`` names the key (NULL: plain).
     title: Mapped[str] = mapped_column(Text, default="")
     title_key: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The end user it is about, as a keyed hash (alice.privacy.subjects); NULL: none.
+    subject: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -137,7 +140,10 @@ class Conversation(Base):
         order_by="Message.seq",
     )
 
-    __table_args__ = (Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_conversations_tenant_subject", "tenant_id", "subject"),
+    )
 
 
 class Message(Base):
@@ -169,3 +175,22 @@ class Message(Base):
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
     __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"),)
+
+
+class AuditEntry(Base):
+    """Who read, exported or deleted which data (append-only: triggers refuse changes)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    # An API key id, "cli" or "retention".
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # JSON: counts and names, never content.
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_audit_log_tenant_seq", "tenant_id", "seq"),)

@@ -215,12 +215,18 @@ class ConversationRepository:
         return await self._run(work)
 
     async def begin_turn(
-        self, conversation_id: str | None, text: str, *, answer: AnswerRecord | None = None
+        self,
+        conversation_id: str | None,
+        text: str,
+        *,
+        answer: AnswerRecord | None = None,
+        subject: str | None = None,
     ) -> TurnStart:
         """Commit the user's message, creating the conversation when ``None``.
 
         With ``answer`` (known before the turn starts, e.g. from the response cache) the
-        answer is committed in the same transaction.
+        answer is committed in the same transaction. ``subject`` (a data subject's
+        reference, see `alice.privacy.subjects`) is recorded on a new conversation.
 
         Raises:
             ConversationNotFoundError: ``conversation_id`` is not this tenant's.
@@ -247,6 +253,7 @@ class ConversationRepository:
                         "tenant_id": self.tenant_id,
                         "title": title,
                         "title_key": title_key,
+                        "subject": subject,
                         "created_at": now,
                         "updated_at": now,
                     },

@@ -31,8 +31,9 @@ def request(*contents: str, **overrides: object) -> CompletionRequest:
 def test_a_deterministic_request_gets_a_sha256_hex_key() -> None:
     key = cache_key(request())
     assert key is not None
-    assert len(key) == 64
-    assert set(key) <= set("0123456789abcdef")
+    tag, digest = key.split(".")
+    assert len(tag) == 16 and len(digest) == 64
+    assert set(tag + digest) <= set("0123456789abcdef")
 
 
 def test_the_key_is_stable() -> None:

@@ -256,6 +256,7 @@ def test_a_value_that_slips_into_a_log_line_is_written_as_its_tag(
     log_file = tmp_path / "alice.ndjson"
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    saved_structlog = structlog.get_config()
     try:
         configure_logging(level="info", fmt=fmt, log_file=log_file)
         structlog.get_logger("alice.test").warning(
@@ -273,7 +274,7 @@ def test_a_value_that_slips_into_a_log_line_is_written_as_its_tag(
             handler.close()
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-        structlog.reset_defaults()
+        structlog.configure(**saved_structlog)
     written = capsys.readouterr().err + log_file.read_text()
     assert "user.said" in written and "payment.failed" in written and "ValueError" in written
     for tag in ("<EMAIL>", "<PHONE>", "<PERSONAL_ID>", "<CARD>", "<IBAN>"):

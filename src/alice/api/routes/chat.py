@@ -78,6 +78,7 @@ async def chat(
         model=body.model,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
+        user=body.user,
         priority=priority,
     )
     if body.stream:

@@ -151,7 +151,8 @@ class TenantList(BaseModel):
     data: list[TenantPublic]
 
 
-def _tenant(caller: Principal, asked: str | None) -> str:
+def resolve_tenant(caller: Principal, asked: str | None) -> str:
+    """The tenant a call acts on: the caller's own, or (operator keys only) another."""
     if asked is None or asked == caller.tenant_id:
         return caller.tenant_id
     if not caller.is_operator:
@@ -166,7 +167,7 @@ _BY_ID_ERRORS = error_responses(401, 403, 404, 422, 429)
 @router.get("/api/keys", response_model=ApiKeyList, responses=_ADMIN_ERRORS)
 async def list_keys(caller: AdminDep, keys: KeyStoreDep, tenant: TenantQuery = None) -> ApiKeyList:
     """The tenant's API keys, revoked ones included."""
-    records = await keys.list_keys(_tenant(caller, tenant))
+    records = await keys.list_keys(resolve_tenant(caller, tenant))
     return ApiKeyList(data=[ApiKeyPublic.of(r) for r in records])
 
 
@@ -179,7 +180,7 @@ async def list_keys(caller: AdminDep, keys: KeyStoreDep, tenant: TenantQuery = N
 async def create_key(body: ApiKeyCreate, caller: AdminDep, keys: KeyStoreDep) -> ApiKeyIssued:
     """Issue a key; the answer holds the key itself, this once."""
     issued = await keys.create_key(
-        _tenant(caller, body.tenant),
+        resolve_tenant(caller, body.tenant),
         (body.scope,),
         name=body.name,
         rate=RateOverride(body.rate_requests, body.rate_burst, body.rate_window_s),
@@ -192,7 +193,7 @@ async def get_key(
     key_id: str, caller: AdminDep, keys: KeyStoreDep, tenant: TenantQuery = None
 ) -> ApiKeyPublic:
     """One key of the tenant."""
-    return ApiKeyPublic.of(await keys.get_key(_tenant(caller, tenant), key_id))
+    return ApiKeyPublic.of(await keys.get_key(resolve_tenant(caller, tenant), key_id))
 
 
 @router.delete("/api/keys/{key_id}", status_code=204, responses=_BY_ID_ERRORS)
@@ -204,7 +205,7 @@ async def revoke_key(
     tenant: TenantQuery = None,
 ) -> Response:
     """Revoke a key: it stops working at once here, within the auth cache TTL elsewhere."""
-    await keys.revoke_key(_tenant(caller, tenant), key_id)
+    await keys.revoke_key(resolve_tenant(caller, tenant), key_id)
     if authenticator is not None:
         authenticator.forget()
     return Response(status_code=204)
@@ -224,7 +225,7 @@ async def rotate_key(
     tenant: TenantQuery = None,
 ) -> ApiKeyIssued:
     """Replace a key with a new one (same tenant, scope and limits); the old one is revoked."""
-    issued = await keys.rotate_key(_tenant(caller, tenant), key_id)
+    issued = await keys.rotate_key(resolve_tenant(caller, tenant), key_id)
     if authenticator is not None:
         authenticator.forget()
     return ApiKeyIssued.of(issued)

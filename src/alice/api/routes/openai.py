@@ -112,6 +112,7 @@ def to_turn_request(
         top_p=1.0 if body.top_p is None else body.top_p,
         stop=stop,
         seed=body.seed,
+        user=body.user,
     )
 
 
