@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, encryption).
+"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, audit).
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -422,6 +422,146 @@ def keys_encryption_status() -> None:
         "ALICE_ENCRYPTION_KEYS" if settings.encryption_keys else str(settings.resolved_key_file)
     )
     typer.echo(f"encryption {settings.encryption}; keys from {source}: {', '.join(ids) or 'none'}")
+
+
+gdpr_app = typer.Typer(
+    help="GDPR: export and erase a person's data, run retention (configured database).",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The audit log (append-only).", no_args_is_help=True)
+app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(audit_app, name="audit")
+
+
+def _with_privacy(use: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``use(Gdpr)`` against the configured database (migrated first) and cache."""
+    from alice.app import build_cache, database_config
+    from alice.cache import RedisCache
+    from alice.observability import configure_logging
+    from alice.privacy import subject_index_from_settings
+    from alice.privacy.gdpr import Gdpr
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
+    from alice.store.tenants import KeyStore
+
+    settings = _settings()
+    configure_logging(
+        level="info",
+        fmt="console",
+        log_file=settings.log_file,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    async def go() -> T:
+        database = Database(database_config(settings))
+        cache = build_cache(settings) if settings.cache == "redis" else None
+        try:
+            await run_migrations(database)
+            gdpr = Gdpr(
+                database,
+                subjects=subject_index_from_settings(settings),
+                keys=KeyStore(database),
+                cache=cache,
+            )
+            return await use(gdpr)
+        finally:
+            if isinstance(cache, RedisCache):
+                await cache.aclose()
+            await database.aclose()
+
+    return _run(go)
+
+
+@gdpr_app.command("export")
+def gdpr_export(
+    tenant: Annotated[str, typer.Option(help="The tenant.")] = "default",
+    user: Annotated[
+        str | None, typer.Option(help="The end user (the chat requests' user); omit: tenant.")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Write the JSON here (0600) instead of stdout.")
+    ] = None,
+) -> None:
+    """Everything stored about a user (or a whole tenant), as JSON."""
+    import os
+
+    document = _with_privacy(lambda gdpr: gdpr.export(tenant, user=user, actor="cli"))
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    if out is None:
+        sys.stdout.buffer.write(data + b"\n")
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data + b"\n")
+    err.print(f"{len(document['conversations'])} conversations written to {out}", highlight=False)
+
+
+@gdpr_app.command("forget")
+def gdpr_forget(
+    user: Annotated[str, typer.Option(help="The end user (the chat requests' user).")],
+    tenant: Annotated[str, typer.Option(help="The tenant.")] = "default",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a user: conversations, messages and (Redis) cached answers, for good."""
+    if not yes:
+        typer.confirm(f"Erase everything stored about this user in {tenant!r}?", abort=True)
+    settings = _settings()
+    report = _with_privacy(lambda gdpr: gdpr.forget(tenant, user=user, actor="cli"))
+    typer.echo(
+        f"erased {report.conversations} conversations, {report.messages} messages, "
+        f"{report.cached_answers} cached answers (subject {report.subject})"
+    )
+    if settings.cache == "memory":
+        err.print(
+            "[yellow]note:[/yellow] running servers keep in-memory cached answers for up to "
+            f"ALICE_CACHE_TTL_S ({settings.cache_ttl_s:.0f} s); POST /api/gdpr/forget on a "
+            "server purges its cache at once."
+        )
+
+
+@gdpr_app.command("retention")
+def gdpr_retention() -> None:
+    """Run one retention pass now (the server runs it every ALICE_RETENTION_INTERVAL_S)."""
+    from alice.privacy.retention import apply_retention
+
+    settings = _settings()
+
+    async def run(gdpr: Any) -> dict[str, int]:
+        return await apply_retention(gdpr.database, gdpr.keys, default_days=settings.retention_days)
+
+    deleted = _with_privacy(run)
+    for tenant, count in deleted.items():
+        typer.echo(f"{tenant}: {count} conversations deleted")
+    if not deleted:
+        typer.echo("no tenant has a retention limit (ALICE_RETENTION_DAYS, tenants set)")
+
+
+@audit_app.command("list")
+def audit_list(
+    tenant: Annotated[str, typer.Option(help="The tenant.")] = "default",
+    after: Annotated[int, typer.Option(help="Entries after this seq.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+) -> None:
+    """A tenant's audit log, oldest first."""
+    from alice.privacy.audit import AuditLog
+
+    entries = _with_privacy(
+        lambda gdpr: AuditLog(gdpr.database).entries(tenant, after=after, limit=limit)
+    )
+    table = Table("seq", "at", "actor", "action", "subject", "target", "detail")
+    for e in entries:
+        table.add_row(
+            str(e.seq),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.subject or "-",
+            e.target or "-",
+            orjson.dumps(dict(e.detail)).decode(),
+        )
+    Console(width=200).print(table)
 
 
 @app.command()

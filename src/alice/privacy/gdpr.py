@@ -72,6 +72,16 @@ class Gdpr:
         self._cache = cache
         self._audit = AuditLog(database)
 
+    @property
+    def database(self) -> Database:
+        """The database this works on."""
+        return self._database
+
+    @property
+    def keys(self) -> KeyStore:
+        """The tenant store."""
+        return self._keys
+
     def subject(self, tenant_id: str, user: str) -> str:
         """The stored reference of ``user`` in ``tenant_id``."""
         return self._subjects.ref(tenant_id, _check_user(user))

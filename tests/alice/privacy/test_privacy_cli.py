@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
+from alice.app import create_app
+from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.privacy.encryption import key_id, parse_keys
+from tests.conftest import SettingsFactory
+from tests.support.servers import serve_in_thread
 
 
 def _alice(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -58,3 +66,44 @@ def test_tenant_policy_and_encryption_commands(tmp_path: Path) -> None:
     from_env = {**env, "ALICE_ENCRYPTION_KEYS": new_key}
     refused = _alice("keys", "rotate-encryption", "--new-key", env=from_env, cwd=tmp_path)
     assert refused.returncode == 2 and "ALICE_ENCRYPTION_KEYS" in refused.stderr
+
+
+def test_gdpr_export_forget_and_audit_from_the_command_line(
+    make_settings: SettingsFactory, llm: LlamaCppProvider, tmp_path: Path
+) -> None:
+    settings = make_settings()
+    with serve_in_thread(create_app(settings, provider=llm)) as url:
+        turn = httpx.post(
+            f"{url}/api/chat",
+            json={"text": "Jag heter Greta.", "user": "greta@example.se", "max_tokens": 4},
+            timeout=120,
+        ).json()
+    env = {"ALICE_DATA_DIR": str(settings.resolved_data_dir), "ALICE_LOG_FORMAT": "console"}
+    out = tmp_path / "greta.json"
+    exported = _alice(
+        "gdpr", "export", "--user", "greta@example.se", "--out", str(out), env=env, cwd=tmp_path
+    )
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(out.read_text())
+    assert [c["id"] for c in document["conversations"]] == [turn["conversation_id"]]
+    assert document["conversations"][0]["messages"][0]["content"] == "Jag heter Greta."
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    forgotten = _alice(
+        "gdpr", "forget", "--user", "greta@example.se", "--yes", env=env, cwd=tmp_path
+    )
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert "erased 1 conversations, 2 messages" in forgotten.stdout
+    again = _alice("gdpr", "export", "--user", "greta@example.se", env=env, cwd=tmp_path)
+    assert json.loads(again.stdout)["conversations"] == []
+
+    audit = _alice("audit", "list", env=env, cwd=tmp_path)
+    assert audit.returncode == 0, audit.stderr
+    rows = [line for line in audit.stdout.splitlines() if "gdpr." in line]
+    assert [("gdpr.export" in r, "gdpr.forget" in r) for r in rows] == [
+        (True, False),
+        (False, True),
+        (True, False),
+    ]
+    assert all(" cli " in r for r in rows)
+    assert "greta" not in audit.stdout
