@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, audit).
+"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, db).
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -562,6 +562,137 @@ def audit_list(
             orjson.dumps(dict(e.detail)).decode(),
         )
     Console(width=200).print(table)
+
+
+backup_app = typer.Typer(help="SQLite backups (online).", no_args_is_help=True)
+db_app = typer.Typer(help="The database: copy it elsewhere.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+app.add_typer(db_app, name="db")
+
+
+def _cli_logging(settings: Settings) -> None:
+    """Log lines on stderr (and ALICE_LOG_FILE); stdout keeps only the command's output."""
+    from alice.observability import configure_logging
+
+    configure_logging(
+        level="info",
+        fmt="console",
+        log_file=settings.log_file,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _sqlite_file(settings: Settings) -> Any:
+    from alice.app import database_config
+
+    path = database_config(settings).sqlite_path
+    if path is None:
+        err.print(
+            "[red]error:[/red] ALICE_DATABASE_URL is PostgreSQL: back it up with base backups "
+            "and WAL archiving (point-in-time recovery, docs/operations.md)."
+        )
+        raise typer.Exit(2)
+    return path
+
+
+@backup_app.command("create")
+def backup_create(
+    to: Annotated[
+        str | None,
+        typer.Option(help="Backup file (default: <data_dir>/backups/alice-<UTC time>.db)."),
+    ] = None,
+) -> None:
+    """Snapshot the SQLite database while Alice keeps serving."""
+    from pathlib import Path
+
+    from alice.store.backup import backup_sqlite
+    from alice.store.models import utcnow
+
+    settings = _settings()
+    _cli_logging(settings)
+    source = _sqlite_file(settings)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    destination = Path(to) if to else settings.resolved_data_dir / "backups" / f"alice-{stamp}.db"
+    try:
+        info = backup_sqlite(source, destination)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    typer.echo(str(info.path))
+    err.print(
+        f"[dim]{info.bytes} bytes, schema {info.revision}, "
+        f"{info.rows.get('conversations', 0)} conversations, "
+        f"{info.rows.get('messages', 0)} messages. The encryption and subject keys are "
+        "not in it: back them up apart.[/dim]",
+        highlight=False,
+    )
+
+
+@backup_app.command("restore")
+def backup_restore(
+    path: Annotated[str, typer.Argument(help="A file made by alice backup create.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the SQLite database with a backup (stop Alice first)."""
+    from pathlib import Path
+
+    from alice.store.backup import restore_sqlite
+
+    settings = _settings()
+    _cli_logging(settings)
+    target = _sqlite_file(settings)
+    if not yes:
+        typer.confirm(f"Replace {target} with {path}? Everything written since is lost", abort=True)
+    try:
+        info = restore_sqlite(Path(path), target)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"restored {path}: schema {info.revision}, "
+        f"{info.rows.get('conversations', 0)} conversations, "
+        f"{info.rows.get('messages', 0)} messages"
+    )
+
+
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[str, typer.Option(help="Target URL, e.g. postgresql://user@host/alice.")],
+) -> None:
+    """Copy the configured database (e.g. SQLite) into an empty one (e.g. PostgreSQL)."""
+    from alice.app import database_config
+    from alice.store import Database
+    from alice.store.backup import copy_database
+
+    settings = _settings()
+    _cli_logging(settings)
+    try:
+        target_settings = load_settings(database_url=to)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}".replace("ALICE_DATABASE_URL", "--to"), highlight=False)
+        raise typer.Exit(2) from exc
+
+    async def go() -> dict[str, int]:
+        source = Database(database_config(settings))
+        target = Database(database_config(target_settings))
+        try:
+            report = await copy_database(
+                source,
+                target,
+                on_table=lambda name, rows: err.print(f"  {name}: {rows}", highlight=False),
+            )
+        finally:
+            await target.aclose()
+            await source.aclose()
+        return report.rows
+
+    rows = _run(go)
+    typer.echo(
+        f"copied {sum(rows.values())} rows in {len(rows)} tables; counts match. Point "
+        "ALICE_DATABASE_URL at the target and give it the same encryption and subject keys."
+    )
 
 
 @app.command()
