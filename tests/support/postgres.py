@@ -9,9 +9,7 @@ the exact install command: the PostgreSQL tests are part of the suite, never ski
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
+from alice.store.pitr import as_db_user, pg_bindir
 from tests.support.servers import free_port
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,30 +39,9 @@ async def _can_connect(url: str) -> bool:
     return True
 
 
-def _binaries() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")) + sorted(
-        glob.glob("/opt/homebrew/opt/postgresql@*/bin/pg_ctl")
-    )
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _as_db_user(cmd: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root; use the postgres account when we are root.
-    if os.geteuid() != 0:
-        return cmd
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError as exc:
-        raise RuntimeError("running as root and there is no 'postgres' user for initdb") from exc
-    return ["runuser", "-u", "postgres", "--", *cmd]
-
-
 @contextmanager
 def throwaway_cluster() -> Iterator[str]:
-    bindir = _binaries()
+    bindir = pg_bindir()
     if bindir is None:
         raise RuntimeError(INSTALL_HINT)
     root = Path(tempfile.mkdtemp(prefix="alice-pg-"))
@@ -72,12 +50,12 @@ def throwaway_cluster() -> Iterator[str]:
     data = root / "data"
     port = free_port()
     subprocess.run(
-        _as_db_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
+        as_db_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
         check=True,
         capture_output=True,
     )
     subprocess.run(
-        _as_db_user(
+        as_db_user(
             [
                 str(bindir / "pg_ctl"),
                 "-D",
@@ -97,7 +75,7 @@ def throwaway_cluster() -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_db_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            as_db_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
             check=False,
             capture_output=True,
         )

@@ -49,14 +49,17 @@ def _upgrade(connection: Connection) -> None:
 
 
 def _upgrade_locked_pg(connection: Connection) -> None:
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
-    connection.commit()
+    # One transaction (PostgreSQL's DDL is transactional) holding a transaction-level
+    # advisory lock, released by the commit: no session state, so this also works
+    # through PgBouncer in transaction mode, where a session lock could be taken on one
+    # server connection and never released on another.
     try:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         _upgrade(connection)
         connection.commit()
-    finally:
-        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
-        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 def _revision(connection: Connection) -> str | None:
