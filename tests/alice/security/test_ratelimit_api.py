@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import httpx
@@ -101,8 +102,9 @@ def test_the_limit_holds_across_three_replicas_sharing_redis_and_postgresql(
         "ALICE_MODEL_PATH": str(model_file),
         "ALICE_GUARDIAN_ENABLED": "false",
         "ALICE_LOG_LEVEL": "warning",
-        # Replicas share their encryption keys (a Kubernetes secret), not a key file.
+        # Replicas share their keys (a Kubernetes secret), not key files.
         "ALICE_ENCRYPTION_KEYS": encryption_key(),
+        "ALICE_SUBJECT_KEY": secrets.token_hex(32),
         "ALICE_RATE_LIMIT": "redis",
         "ALICE_REDIS_URL": redis_url,
         "ALICE_REDIS_PREFIX": redis_prefix,
