@@ -19,9 +19,9 @@ while its data is re-encrypted.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -41,6 +41,7 @@ __all__ = [
     "OpenOnly",
     "Plaintext",
     "add_key_to_file",
+    "create_secret_file",
     "generate_key",
     "key_id",
     "parse_keys",
@@ -175,15 +176,12 @@ def read_key_file(path: Path, *, create: bool) -> list[str]:
     The file is created owner-only (0600) with an exclusive create, so processes starting
     together agree on one key.
     """
-    if create and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as file:
-                file.write(_KEY_FILE_HEADER + generate_key() + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            log.info("encryption.key_file_created", path=str(path))
+    if (
+        create
+        and not path.exists()
+        and create_secret_file(path, _KEY_FILE_HEADER + generate_key() + "\n")
+    ):
+        log.info("encryption.key_file_created", path=str(path))
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
@@ -191,6 +189,30 @@ def read_key_file(path: Path, *, create: bool) -> list[str]:
             f"invalid setting ALICE_ENCRYPTION_KEY_FILE: cannot read {path} ({exc})"
         ) from exc
     return parse_keys(text, source="ALICE_ENCRYPTION_KEY_FILE")
+
+
+def create_secret_file(path: Path, content: str) -> bool:
+    """Create ``path`` (0600) holding ``content`` unless it exists; whether this call did.
+
+    Written whole to a private temporary file first, then hard-linked into place (which
+    fails if the name exists): processes starting together agree on one file, and none
+    ever reads it half-written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temporary)
 
 
 def add_key_to_file(path: Path) -> str:

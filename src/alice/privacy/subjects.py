@@ -15,10 +15,8 @@ with another key refuses to start.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alice.errors import ConfigurationError
+from alice.privacy.encryption import create_secret_file
 from alice.store.database import Database
 from alice.store.models import Meta, utcnow
 
@@ -42,15 +41,8 @@ _meta: Table = Meta.__table__  # type: ignore[assignment]
 
 def read_subject_key(path: Path, *, create: bool) -> bytes:
     """The subject key in ``path`` (64 hex characters); made if missing and ``create``."""
-    if create and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as file:
-                file.write(secrets.token_hex(32) + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            log.info("subjects.key_file_created", path=str(path))
+    if create and not path.exists() and create_secret_file(path, secrets.token_hex(32) + "\n"):
+        log.info("subjects.key_file_created", path=str(path))
     try:
         return parse_subject_key(path.read_text(encoding="ascii"), source="ALICE_SUBJECT_KEY_FILE")
     except (OSError, UnicodeDecodeError) as exc:
