@@ -295,8 +295,23 @@ class Keyring:
         return key in self._by_id or (self.reload() and key in self._by_id)
 
     def reseal(self, stored: str, key: str | None) -> tuple[str, str]:
-        """A stored value sealed under the newest key (plaintext gets encrypted)."""
-        return self.seal(self.open(stored, key))
+        """A stored value sealed under the newest key (plaintext gets encrypted).
+
+        Sealed values go through `MultiFernet.rotate`, which keeps their original
+        timestamps.
+
+        Raises:
+            DecryptionError: the value's key is not in this keyring, or it was altered.
+        """
+        if key is None:
+            return self.seal(stored)
+        if not self.has_key(key):
+            raise DecryptionError(key_id=key)
+        try:
+            token = self._multi.rotate(stored.encode("ascii")).decode("ascii")
+        except InvalidToken as exc:
+            raise DecryptionError(key_id=key, tampered=True) from exc
+        return token, self._ids[0]
 
     def _maybe_reload(self) -> None:
         if self._path is not None and time.monotonic() >= self._next_check:

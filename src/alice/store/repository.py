@@ -350,8 +350,13 @@ class ConversationRepository:
 
         return await self._run(work)
 
-    async def delete(self, conversation_id: str) -> None:
+    async def delete(
+        self, conversation_id: str, *, also: Callable[[Connection], None] | None = None
+    ) -> None:
         """Delete a conversation and its messages.
+
+        ``also`` runs in the same transaction after the delete (the audit entry), so the
+        deletion and its record commit together or not at all.
 
         Raises:
             ConversationNotFoundError: no such conversation for this tenant.
@@ -363,6 +368,8 @@ class ConversationRepository:
             conn.execute(_DELETE_MESSAGES, keys)
             if conn.execute(_DELETE_CONVERSATION, keys).rowcount != 1:
                 raise ConversationNotFoundError(field="conversation_id")
+            if also is not None:
+                also(conn)
 
         await self._run(work)
 

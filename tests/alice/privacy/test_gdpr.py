@@ -176,6 +176,13 @@ def test_the_audit_log_records_reads_exports_and_erasures_and_cannot_be_changed(
     # Paging.
     page = client.get("/api/audit", params={"after": entries[1]["seq"], "limit": 1}).json()
     assert [e["action"] for e in page["data"]] == ["gdpr.export"]
+    # A deletion is recorded with it (same transaction).
+    other = _chat(client, "Radera mig", None)
+    assert client.delete(f"/api/conversations/{other['conversation_id']}").status_code == 204
+    last = client.get("/api/audit", params={"after": entries[-1]["seq"]}).json()["data"]
+    assert [(e["action"], e["target"]) for e in last] == [
+        ("conversation.delete", other["conversation_id"])
+    ]
 
 
 async def test_audit_rows_cannot_be_updated_or_deleted(database: Database) -> None:

@@ -6,6 +6,7 @@ answer leaves; a read that cannot be recorded is refused (503).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -18,6 +19,7 @@ from alice.api.schemas import (
     ConversationSummary,
     error_responses,
 )
+from alice.privacy.audit import record_in
 
 __all__ = ["router"]
 
@@ -62,11 +64,18 @@ async def get_conversation(
 
 @router.delete("/{conversation_id}", status_code=204, responses=_NOT_FOUND)
 async def delete_conversation(
-    conversation_id: str, service: ChatServiceDep, caller: CallerDep, audit: AuditDep
+    conversation_id: str, service: ChatServiceDep, caller: CallerDep
 ) -> Response:
     """Delete a conversation and all its messages."""
-    await service.repository(caller.tenant_id).delete(conversation_id)
-    await audit.record(
-        caller.tenant_id, actor(caller), "conversation.delete", target=conversation_id
+    # The audit entry commits with the deletion.
+    await service.repository(caller.tenant_id).delete(
+        conversation_id,
+        also=partial(
+            record_in,
+            tenant_id=caller.tenant_id,
+            actor=actor(caller),
+            action="conversation.delete",
+            target=conversation_id,
+        ),
     )
     return Response(status_code=204)
