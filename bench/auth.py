@@ -40,7 +40,7 @@ from alice.security.ratelimit import BucketSpec, MemoryRateLimiter, RedisRateLim
 from bench.alice_server import ALICE_AUTH_HEADERS, BENCH_KEY, alice_process, env_pairs
 from bench.loadgen import run_in_loop
 from bench.processes import ManagedProcess, free_port, loopback_url
-from bench.stats import bootstrap_difference, summarize
+from bench.stats import added_latency, summarize
 
 __all__ = ["AuthParams", "run_auth"]
 
@@ -167,21 +167,7 @@ async def _inprocess(params: AuthParams, prefix: str) -> dict[str, Any]:
 
 
 def _analysis(samples: dict[str, list[float]]) -> dict[str, Any]:
-    base = samples[BASELINE]
-    added: dict[str, Any] = {}
-    for name, values in samples.items():
-        if name == BASELINE:
-            continue
-        s, b = summarize(values), summarize(base)
-        added[name] = {
-            "p50": round(float(s["p50"]) - float(b["p50"]), 3),
-            "p99": round(float(s["p99"]) - float(b["p99"]), 3),
-            "ci95": {
-                "p50": bootstrap_difference(values, base, 50),
-                "p99": bootstrap_difference(values, base, 99),
-            },
-        }
-    return {"ms": {n: summarize(v) for n, v in samples.items()}, "added_ms": added}
+    return added_latency(samples, BASELINE)
 
 
 def _targets_met(analysis: dict[str, Any]) -> list[dict[str, Any]]:

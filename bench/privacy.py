@@ -46,7 +46,7 @@ from alice.privacy.pii import PiiMasker
 from bench.alice_server import ALICE_AUTH_HEADERS, alice_process, env_pairs
 from bench.machine import REPO_ROOT
 from bench.processes import ManagedProcess, base_env, free_port, loopback_url
-from bench.stats import bootstrap_difference, summarize
+from bench.stats import added_latency, summarize
 
 __all__ = ["PrivacyParams", "message", "run_privacy"]
 
@@ -238,21 +238,7 @@ def _inprocess(params: PrivacyParams) -> dict[str, Any]:
 
 
 def _analysis(samples: dict[str, list[float]]) -> dict[str, Any]:
-    base = samples[BASELINE]
-    added: dict[str, Any] = {}
-    for name, values in samples.items():
-        if name == BASELINE:
-            continue
-        s, b = summarize(values), summarize(base)
-        added[name] = {
-            "p50": round(float(s["p50"]) - float(b["p50"]), 3),
-            "p99": round(float(s["p99"]) - float(b["p99"]), 3),
-            "ci95": {
-                "p50": bootstrap_difference(values, base, 50),
-                "p99": bootstrap_difference(values, base, 99),
-            },
-        }
-    return {"ms": {n: summarize(v) for n, v in samples.items()}, "added_ms": added}
+    return added_latency(samples, BASELINE)
 
 
 def _targets_met(analysis: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["bootstrap_difference", "percentile", "summarize"]
 
@@ -67,3 +68,23 @@ def bootstrap_difference(
     )
     tail = (1 - confidence) / 2 * 100
     return round(percentile(diffs, tail), 3), round(percentile(diffs, 100 - tail), 3)
+
+
+def added_latency(samples: dict[str, list[float]], baseline: str) -> dict[str, Any]:
+    """Per target: its summary, and p50/p99 minus the baseline's with bootstrap 95% CIs."""
+    base = samples[baseline]
+    b = summarize(base)
+    added: dict[str, Any] = {}
+    for name, values in samples.items():
+        if name == baseline:
+            continue
+        s = summarize(values)
+        added[name] = {
+            "p50": round(float(s["p50"]) - float(b["p50"]), 3),
+            "p99": round(float(s["p99"]) - float(b["p99"]), 3),
+            "ci95": {
+                "p50": bootstrap_difference(values, base, 50),
+                "p99": bootstrap_difference(values, base, 99),
+            },
+        }
+    return {"ms": {n: summarize(v) for n, v in samples.items()}, "added_ms": added}

@@ -117,17 +117,10 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 
 
-def _with_keys(use: Callable[[KeyStore], Coroutine[Any, Any, T]]) -> T:
-    """Run ``use`` against the configured database (migrated first)."""
-    from alice.app import database_config
+def _cli_logging(settings: Settings) -> None:
+    """Log lines on stderr (and ALICE_LOG_FILE); stdout keeps only the command's output."""
     from alice.observability import configure_logging
-    from alice.store import Database
-    from alice.store import migrate as run_migrations
-    from alice.store.tenants import KeyStore
 
-    settings = _settings()
-    # Changes are logged (ids only) on stderr and to ALICE_LOG_FILE, like the server's;
-    # stdout keeps only the command's output (a new key alone on its line).
     configure_logging(
         level="info",
         fmt="console",
@@ -136,6 +129,19 @@ def _with_keys(use: Callable[[KeyStore], Coroutine[Any, Any, T]]) -> T:
         backups=settings.log_backups,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _with_keys(use: Callable[[KeyStore], Coroutine[Any, Any, T]]) -> T:
+    """Run ``use`` against the configured database (migrated first)."""
+    from alice.app import database_config
+    from alice.store import Database
+    from alice.store import migrate as run_migrations
+    from alice.store.tenants import KeyStore
+
+    settings = _settings()
+    # Changes are logged (ids only) on stderr and to ALICE_LOG_FILE, like the server's;
+    # stdout keeps only the command's output (a new key alone on its line).
+    _cli_logging(settings)
 
     async def go() -> T:
         database = Database(database_config(settings))
@@ -437,7 +443,6 @@ def _with_privacy(use: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run ``use(Gdpr)`` against the configured database (migrated first) and cache."""
     from alice.app import build_cache, database_config
     from alice.cache import RedisCache
-    from alice.observability import configure_logging
     from alice.privacy import subject_index_from_settings
     from alice.privacy.gdpr import Gdpr
     from alice.store import Database
@@ -445,14 +450,7 @@ def _with_privacy(use: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     from alice.store.tenants import KeyStore
 
     settings = _settings()
-    configure_logging(
-        level="info",
-        fmt="console",
-        log_file=settings.log_file,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _cli_logging(settings)
 
     async def go() -> T:
         database = Database(database_config(settings))
@@ -568,20 +566,6 @@ backup_app = typer.Typer(help="SQLite backups (online).", no_args_is_help=True)
 db_app = typer.Typer(help="The database: copy it elsewhere.", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
 app.add_typer(db_app, name="db")
-
-
-def _cli_logging(settings: Settings) -> None:
-    """Log lines on stderr (and ALICE_LOG_FILE); stdout keeps only the command's output."""
-    from alice.observability import configure_logging
-
-    configure_logging(
-        level="info",
-        fmt="console",
-        log_file=settings.log_file,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _sqlite_file(settings: Settings) -> Any:

@@ -212,8 +212,8 @@ def _shorter_iban(text: str, start: int, end: int) -> tuple[str | None, int]:
             return "IBAN", end
 
 
-def redact(text: str) -> str:
-    """``text`` with every personal value replaced by its bare tag (for logs)."""
+def _replaced(text: str, replacement: Callable[[Match], str]) -> str:
+    """``text`` with each personal value found in it replaced by ``replacement(match)``."""
     matches = find_pii(text)
     if not matches:
         return text
@@ -221,10 +221,15 @@ def redact(text: str) -> str:
     at = 0
     for match in matches:
         out.append(text[at : match.start])
-        out.append(f"<{match.kind}>")
+        out.append(replacement(match))
         at = match.end
     out.append(text[at:])
     return "".join(out)
+
+
+def redact(text: str) -> str:
+    """``text`` with every personal value replaced by its bare tag (for logs)."""
+    return _replaced(text, lambda match: f"<{match.kind}>")
 
 
 def _key(match: Match) -> str:
@@ -257,17 +262,7 @@ class PiiMasker:
 
     def mask(self, text: str) -> str:
         """``text`` with each personal value replaced by its placeholder."""
-        matches = find_pii(text)
-        if not matches:
-            return text
-        out: list[str] = []
-        at = 0
-        for match in matches:
-            out.append(text[at : match.start])
-            out.append(self._placeholder(match))
-            at = match.end
-        out.append(text[at:])
-        return "".join(out)
+        return _replaced(text, self._placeholder)
 
     def _placeholder(self, match: Match) -> str:
         key = _key(match)
