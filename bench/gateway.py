@@ -20,7 +20,6 @@ run; its CPU use shows how close to its own limit it was.
 from __future__ import annotations
 
 import secrets
-import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -39,9 +38,9 @@ from bench.alice_server import (
 )
 from bench.litellm_proxy import litellm_available, litellm_process, litellm_version
 from bench.loadgen import BatchResult, ChatLoad, make_client, run_in_loop
-from bench.machine import REPO_ROOT
-from bench.processes import ManagedProcess, base_env, free_port, loopback_url
+from bench.processes import ManagedProcess, free_port, loopback_url
 from bench.stats import bootstrap_difference, summarize
+from bench.upstream import upstream_process
 
 __all__ = ["GatewayParams", "run_gateway"]
 
@@ -342,24 +341,7 @@ def run_gateway(params: GatewayParams, log: Any = print) -> dict[str, Any]:
     auth = {"authorization": f"Bearer {master_key}"}
     with tempfile.TemporaryDirectory(prefix="alice-bench-gateway-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        up_port = free_port()
-        upstream = ManagedProcess(
-            "upstream",
-            [
-                sys.executable,
-                "-m",
-                "bench.upstream",
-                "--port",
-                str(up_port),
-                "--model",
-                params.model,
-                "--chunks",
-                str(params.chunks),
-            ],
-            env=base_env({}),
-            log_dir=work,
-            cwd=REPO_ROOT,
-        )
+        upstream, up_port = upstream_process(work, model=params.model, chunks=params.chunks)
         stack.enter_context(upstream)
         upstream.wait_ready(loopback_url(up_port) + "/v1/models", timeout_s=60)
         api_base = loopback_url(up_port) + "/v1"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -44,9 +43,9 @@ from alice.llm.types import ChatMessage, CompletionRequest
 from alice.privacy.encryption import Keyring, generate_key
 from alice.privacy.pii import PiiMasker
 from bench.alice_server import ALICE_AUTH_HEADERS, alice_process, env_pairs
-from bench.machine import REPO_ROOT
-from bench.processes import ManagedProcess, base_env, free_port, loopback_url
+from bench.processes import ManagedProcess, free_port, loopback_url
 from bench.stats import added_latency, summarize
+from bench.upstream import upstream_process
 
 __all__ = ["PrivacyParams", "message", "run_privacy"]
 
@@ -263,24 +262,7 @@ def run_privacy(params: PrivacyParams, log: Any = print) -> dict[str, Any]:
     """Start the upstream and the four targets, measure them interleaved, stop them."""
     with tempfile.TemporaryDirectory(prefix="alice-bench-privacy-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        up_port = free_port()
-        upstream = ManagedProcess(
-            "upstream",
-            [
-                sys.executable,
-                "-m",
-                "bench.upstream",
-                "--port",
-                str(up_port),
-                "--model",
-                MODEL,
-                "--chunks",
-                str(params.chunks),
-            ],
-            env=base_env({}),
-            log_dir=work,
-            cwd=REPO_ROOT,
-        )
+        upstream, up_port = upstream_process(work, model=MODEL, chunks=params.chunks)
         stack.enter_context(upstream)
         upstream.wait_ready(loopback_url(up_port) + "/v1/models", timeout_s=60)
         common = {

@@ -429,14 +429,11 @@ def cache_hit_section(path: Path, result: dict[str, Any]) -> str:
     )
 
 
-#: Benchmark name → its section renderer, in document order.
-def auth_section(path: Path, result: dict[str, Any]) -> str:
-    """Authentication and rate limiting against the same route without them."""
-    p = result["parameters"]
-    a = result["analysis"]
+def _added_rows(analysis: dict[str, Any]) -> list[list[Any]]:
+    """Table rows of `bench.stats.added_latency`: each target, its p50/p99 and added."""
     rows = []
-    for name, s in a["ms"].items():
-        added = a["added_ms"].get(name)
+    for name, s in analysis["ms"].items():
+        added = analysis["added_ms"].get(name)
         rows.append(
             [
                 name,
@@ -447,6 +444,14 @@ def auth_section(path: Path, result: dict[str, Any]) -> str:
                 _with_ci(added, "p99", bold=True) if added else "baseline",
             ]
         )
+    return rows
+
+
+def auth_section(path: Path, result: dict[str, Any]) -> str:
+    """Authentication and rate limiting against the same route without them."""
+    p = result["parameters"]
+    a = result["analysis"]
+    rows = _added_rows(a)
     inproc = a["inprocess"]
     inproc_rows = [
         [label, inproc[key]["n"], _ms(inproc[key]["p50"]), _ms(inproc[key]["p99"])]
@@ -484,22 +489,6 @@ def privacy_section(path: Path, result: dict[str, Any]) -> str:
     p = result["parameters"]
     a = result["analysis"]
 
-    def rows(analysis: dict[str, Any]) -> list[list[Any]]:
-        out = []
-        for name, s in analysis["ms"].items():
-            added = analysis["added_ms"].get(name)
-            out.append(
-                [
-                    name,
-                    s["n"],
-                    _ms(s["p50"]),
-                    _ms(s["p99"]),
-                    _with_ci(added, "p50") if added else "baseline",
-                    _with_ci(added, "p99", bold=True) if added else "baseline",
-                ]
-            )
-        return out
-
     inproc = a["inprocess"]
     inproc_rows = [
         [label, inproc[key]["n"], _ms(inproc[key]["p50"]), _ms(inproc[key]["p99"])]
@@ -525,14 +514,14 @@ def privacy_section(path: Path, result: dict[str, Any]) -> str:
         "**Headline, in one process:** the four as apps in one process, called turn by turn "
         "through httpx's ASGI transport in a rotating order, so no process or CPU placement "
         "favours one. Times in ms; added = target minus `plain` (bootstrap 95% CI):",
-        _table(header, rows(a)),
+        _table(header, _added_rows(a)),
     ]
     if "servers" in a:
         parts += [
             "For context, four `alice serve` processes over HTTP (one keep-alive connection "
             "each, rounds in rotating order); on two shared cores the placement of four "
             "servers moves these by about a millisecond either way:",
-            _table(header, rows(a["servers"])),
+            _table(header, _added_rows(a["servers"])),
         ]
     parts += [
         "The privacy work of one such turn alone, call by call, in µs:",
@@ -542,6 +531,7 @@ def privacy_section(path: Path, result: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+#: Benchmark name → its section renderer, in document order.
 SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "overload": overload_section,
     "killswitch": killswitch_section,

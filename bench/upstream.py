@@ -22,14 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import orjson
 
-__all__ = ["Answers", "UpstreamProtocol", "main"]
+from bench.machine import REPO_ROOT
+from bench.processes import ManagedProcess, base_env, free_port
+
+__all__ = ["Answers", "UpstreamProtocol", "main", "upstream_process"]
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 411: b"Length Required"}
 _MAX_HEAD = 64 * 1024
@@ -265,3 +270,26 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def upstream_process(work: Path, *, model: str, chunks: int) -> tuple[ManagedProcess, int]:
+    """This server as a managed process on a free port (not started: enter it)."""
+    port = free_port()
+    process = ManagedProcess(
+        "upstream",
+        [
+            sys.executable,
+            "-m",
+            "bench.upstream",
+            "--port",
+            str(port),
+            "--model",
+            model,
+            "--chunks",
+            str(chunks),
+        ],
+        env=base_env({}),
+        log_dir=work,
+        cwd=REPO_ROOT,
+    )
+    return process, port
