@@ -16,13 +16,24 @@ from tests.support.servers import free_port
 
 
 @contextmanager
-def alice_serve(settings: Mapping[str, str], *, cwd: Path) -> Iterator[str]:
-    """Start ``alice serve`` with ``settings`` as its only ALICE_* variables; yield its URL."""
+def alice_serve(
+    settings: Mapping[str, str],
+    *,
+    cwd: Path,
+    ready_path: str = "/health",
+    log_path: Path | None = None,
+) -> Iterator[str]:
+    """Start ``alice serve`` with ``settings`` as its only ALICE_* variables; yield its URL.
+
+    Its stdout and stderr go to ``log_path`` (default ``cwd/alice-PORT.log``); the URL is
+    yielded once ``ready_path`` answers 200.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
     env.update(settings)
     alice = Path(sys.executable).parent / "alice"
-    log = (cwd / f"alice-{port}.log").open("wb")
+    log_path = log_path or cwd / f"alice-{port}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [str(alice), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -35,9 +46,9 @@ def alice_serve(settings: Mapping[str, str], *, cwd: Path) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"alice serve exited: {(cwd / log.name).read_text()[-2000:]}")
+                raise RuntimeError(f"alice serve exited: {log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

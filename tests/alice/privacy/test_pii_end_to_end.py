@@ -3,10 +3,7 @@ a tenant can turn masking off, and no log line of a PII-laden conversation holds
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +16,8 @@ from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.llm.types import Chunk, CompletionRequest
 from alice.security.keys import generate_key
 from tests.conftest import SettingsFactory
-from tests.support.servers import free_port, serve_in_thread
+from tests.support.alice_process import alice_serve
+from tests.support.servers import serve_in_thread
 
 
 def _samordningsnummer() -> str:
@@ -147,44 +145,20 @@ def test_the_model_sees_placeholders_and_the_user_keeps_the_values(
 @pytest.fixture
 def logging_alice(tmp_path: Path, model_file: Path) -> Iterator[tuple[str, Path, Path]]:
     """``alice serve`` at debug level, stderr and NDJSON log file captured."""
-    port = free_port()
     log_file = tmp_path / "alice.ndjson"
     stderr_file = tmp_path / "stderr.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
-    env.update(
-        ALICE_DATA_DIR=str(tmp_path / "data"),
-        ALICE_MODEL_PATH=str(model_file),
-        ALICE_LOG_LEVEL="debug",
-        ALICE_LOG_FILE=str(log_file),
-        ALICE_AUTH="off",
-        ALICE_RATE_LIMIT="off",
-        ALICE_GUARDIAN_ENABLED="false",
-        ALICE_MAX_MESSAGE_CHARS="600",
-    )
-    with stderr_file.open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "alice", "serve", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=err,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, stderr_file.read_text()[-2000:]
-                try:
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "alice serve did not become ready"
-                time.sleep(0.2)
-            yield url, log_file, stderr_file
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    settings = {
+        "ALICE_DATA_DIR": str(tmp_path / "data"),
+        "ALICE_MODEL_PATH": str(model_file),
+        "ALICE_LOG_LEVEL": "debug",
+        "ALICE_LOG_FILE": str(log_file),
+        "ALICE_AUTH": "off",
+        "ALICE_RATE_LIMIT": "off",
+        "ALICE_GUARDIAN_ENABLED": "false",
+        "ALICE_MAX_MESSAGE_CHARS": "600",
+    }
+    with alice_serve(settings, cwd=tmp_path, ready_path="/ready", log_path=stderr_file) as url:
+        yield url, log_file, stderr_file
 
 
 def test_no_log_line_of_a_conversation_full_of_pii_holds_any(

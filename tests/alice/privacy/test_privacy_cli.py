@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,20 +12,10 @@ from alice.app import create_app
 from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.privacy.encryption import key_id, parse_keys
 from tests.conftest import SettingsFactory
+from tests.support.cli import run_alice
 from tests.support.servers import serve_in_thread
 
-
-def _alice(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "alice", *args],
-        env={**clean, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+_alice = run_alice
 
 
 def test_tenant_policy_and_encryption_commands(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,20 +13,10 @@ from alice.app import create_app
 from alice.llm.providers.llamacpp import LlamaCppProvider
 from alice.store.models import Base
 from tests.conftest import SettingsFactory
+from tests.support.cli import run_alice
 from tests.support.servers import serve_in_thread
 
-
-def _alice(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "alice", *args],
-        env={**clean, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+_alice = run_alice
 
 
 def _snapshot(db: Path) -> dict[str, list[tuple[object, ...]]]:
