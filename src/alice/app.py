@@ -14,6 +14,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import redis.asyncio
 import structlog
@@ -29,6 +30,7 @@ from alice.api.routes import chat, conversations, health, openai
 from alice.api.routes import gdpr as gdpr_routes
 from alice.api.routes import guardian as guardian_routes
 from alice.api.routes import keys as key_routes
+from alice.api.routes import metrics as metrics_routes
 from alice.api.security import install_openapi
 from alice.cache import MemoryCache, RedisCache, ResponseCache
 from alice.chat import ChatConfig, ChatService
@@ -38,6 +40,7 @@ from alice.guardian.runtime import Guardian, ModeEffects
 from alice.llm import Provider
 from alice.llm.backends import build_router
 from alice.llm.router.router import ModelRouter
+from alice.observability import Metrics, ObservabilityMiddleware, StateSources, Tracing
 from alice.privacy import cipher_from_settings, subject_index_from_settings
 from alice.privacy.audit import AuditLog
 from alice.privacy.gdpr import Gdpr
@@ -62,6 +65,7 @@ __all__ = [
     "build_cache",
     "build_guardian",
     "build_rate_limiter",
+    "build_tracing",
     "chat_config",
     "create_app",
     "database_config",
@@ -121,6 +125,47 @@ def build_guardian(settings: Settings, router: ModelRouter) -> Guardian:
         interval_s=settings.guardian_interval_s,
         log_file=settings.log_file,
     )
+
+
+def build_tracing(settings: Settings) -> Tracing:
+    """Tracing as ``ALICE_OTEL_*`` configure it (off, and free, by default)."""
+    return Tracing(
+        endpoint=settings.otel_endpoint,
+        sample_ratio=settings.otel_sample_ratio,
+        service_name=settings.otel_service_name,
+        version=__version__,
+        headers=settings.otel_header_map,
+    )
+
+
+def _state_sources(guardian: Guardian, router: ModelRouter, database: Database) -> StateSources:
+    def sample() -> dict[str, float | None] | None:
+        s = guardian.last_sample
+        if s is None:
+            return None
+        return {
+            "ram_pct": s.ram_pct,
+            "cpu_pct": s.cpu_pct,
+            "disk_free_bytes": s.disk_free_bytes,
+            "rss_bytes": s.rss_bytes,
+            "loop_lag_s": s.loop_lag_s,
+            "gpu_mem_used_pct": s.gpu.mem_used_pct if s.gpu is not None else None,
+        }
+
+    return StateSources(
+        guardian_mode=lambda: guardian.mode,
+        guardian_sample=sample,
+        disk_low=lambda: guardian.disk_low,
+        transitions=lambda: guardian.transition_counts,
+        backends=router.status,
+        db_pool=database.pool_status,
+    )
+
+
+def _route_templates(app: FastAPI) -> list[tuple[str, list[str]]]:
+    """Every route template with its methods, as the OpenAPI document lists them."""
+    paths: dict[str, dict[str, Any]] = app.openapi().get("paths", {})
+    return [(template, [m.upper() for m in ops]) for template, ops in paths.items()]
 
 
 def _redis(settings: Settings) -> redis.asyncio.Redis:
@@ -209,19 +254,26 @@ async def _noop() -> None:
     return None
 
 
-def create_app(settings: Settings, *, provider: Provider | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, provider: Provider | None = None, tracing: Tracing | None = None
+) -> FastAPI:
     """Build the ASGI app.
 
     Args:
         settings: validated settings.
         provider: an already built (possibly started) provider to use instead of the
             configured one; the caller keeps ownership and closes it.
+        tracing: tracing to use instead of the configured one (tests hand in one with an
+            in-memory exporter); the app shuts it down when it stops.
     """
     # An injected provider belongs to the caller: the app neither starts nor closes it.
     owns_backends = provider is None
     router = build_router(settings, provider=provider)
     database = Database(database_config(settings))
     guardian = build_guardian(settings, router)
+    metrics = Metrics(version=__version__)
+    metrics.watch(_state_sources(guardian, router, database))
+    tracing = tracing or build_tracing(settings)
     cache = build_cache(settings)
     keys = KeyStore(database)
     authenticator = (
@@ -246,6 +298,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         cache=cache,
         policies=policies,
         subjects=subjects,
+        metrics=metrics,
     )
 
     @asynccontextmanager
@@ -286,6 +339,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
             if owns_backends:
                 await router.aclose()
             await database.aclose()
+            tracing.shutdown()
             log.info("alice.stopped")
 
     app = FastAPI(
@@ -304,11 +358,13 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app.state.retention = retention
     app.state.audit = audit
     app.state.gdpr = gdpr
+    app.state.metrics = metrics
+    app.state.tracing = tracing
     install_error_handlers(app)
     public = settings.public_paths
     key_bucket, ip_bucket = _buckets(settings)
-    # Outermost last: Guardian header, auth and rate limit, uploads on low disk, body
-    # size, timeout, single-valued query parameters.
+    # Outermost last: request log line, metrics and span; Guardian header; auth and rate
+    # limit; uploads on low disk; body size; timeout; single-valued query parameters.
     app.add_middleware(SingleQueryMiddleware)
     app.add_middleware(
         RequestTimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_paths=public
@@ -328,11 +384,21 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
         public_paths=public,
     )
     app.add_middleware(GuardianHeaderMiddleware, mode=lambda: guardian.mode)
+    # Outermost: it sees every answer, the refusals of the layers above included.
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=metrics,
+        tracing=tracing,
+        mode=lambda: guardian.mode,
+        routes=lambda: _route_templates(app),
+        quiet_paths=("/health", "/ready", "/metrics"),
+    )
     app.include_router(health.router)
     for module in (chat, conversations, openai):
         app.include_router(module.router, dependencies=[Depends(require_chat)])
     app.include_router(guardian_routes.router)
     app.include_router(key_routes.router)
     app.include_router(gdpr_routes.router)
+    app.include_router(metrics_routes.router)
     install_openapi(app, settings, public)
     return app

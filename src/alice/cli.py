@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, db).
+"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, db, logs, slo).
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -11,7 +11,8 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import orjson
@@ -76,6 +77,7 @@ def serve(
         log_file=settings.log_file,
         max_bytes=settings.log_max_bytes,
         backups=settings.log_backups,
+        max_age_s=settings.log_max_age_s,
     )
     err.print(f"Alice on http://{settings.host}:{settings.port}  (Ctrl+C stops)", highlight=False)
     uvicorn.run(
@@ -127,6 +129,7 @@ def _cli_logging(settings: Settings) -> None:
         log_file=settings.log_file,
         max_bytes=settings.log_max_bytes,
         backups=settings.log_backups,
+        max_age_s=settings.log_max_age_s,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -701,6 +704,144 @@ def db_pitr_drill(
         err.print("[red]drill FAILED[/red]")
         raise typer.Exit(1)
     typer.echo("drill passed")
+
+
+logs_app = typer.Typer(help="Analyse request logs (NDJSON, plain or gzip).", no_args_is_help=True)
+slo_app = typer.Typer(
+    help="Service level objectives: attainment and error budget.", no_args_is_help=True
+)
+app.add_typer(logs_app, name="logs")
+app.add_typer(slo_app, name="slo")
+
+
+def _bad_input(exc: Exception) -> NoReturn:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from exc
+
+
+def _wide_console() -> Console:
+    # Piped into a file or a pager, rich assumes 80 columns and wraps every number.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@logs_app.command("analyze")
+def logs_analyze(
+    files: Annotated[
+        list[Path], typer.Argument(help="Log files, rotated and .gz ones too, in any order.")
+    ],
+    window: Annotated[str, typer.Option(help="Window length: 30s, 1m, 5m, 1h, ...")] = "1m",
+    route: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this route template; repeatable; 'chat' = the chat routes."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time (ISO 8601; UTC unless it says).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this time (ISO 8601).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write PNG plots into this folder.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON, not tables.")] = False,
+) -> None:
+    """Latency percentiles, errors and Guardian modes per time window; plots with --out."""
+    from alice.observability import analytics
+    from alice.observability.summary import analysis_tables
+
+    try:
+        window_s = analytics.parse_duration(window)
+        routes = None
+        if route:
+            routes = {
+                r for name in route for r in (analytics.CHAT_ROUTES if name == "chat" else (name,))
+            }
+        log = analytics.read_requests(
+            files,
+            routes=routes,
+            since=None if since is None else analytics.parse_time(since),
+            until=None if until is None else analytics.parse_time(until),
+        )
+        analysis = analytics.analyze(log, window_s=window_s)
+    except analytics.BadInputError as exc:
+        _bad_input(exc)
+    plots: list[Path] = []
+    if out is not None:
+        from alice.observability.plots import write_plots
+
+        try:
+            plots = write_plots(analysis, out)
+        except OSError as exc:
+            _bad_input(exc)
+    if json_output:
+        _print_json({**analysis.as_dict(), "plots": [str(p) for p in plots]})
+        return
+    console = _wide_console()
+    for table in analysis_tables(analysis):
+        console.print(table)
+    for path in plots:
+        console.print(f"plot: {path}", highlight=False)
+
+
+@slo_app.command("report")
+def slo_report(
+    logs: Annotated[
+        list[Path] | None,
+        typer.Option(help="Read these log files (repeatable; further FILE arguments too)."),
+    ] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="More log files, so --logs alice.log* works.")
+    ] = None,
+    prometheus: Annotated[
+        str | None, typer.Option(help="Ask this Prometheus server (http://host:9090).")
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="How far back to look: 30d, 7d, 1h, 5m (default: --period).")
+    ] = None,
+    period: Annotated[str, typer.Option(help="The SLO period.")] = "30d",
+    availability: Annotated[float, typer.Option(help="Availability objective.")] = 0.995,
+    latency_p95: Annotated[
+        float, typer.Option(help="Seconds that 95 % of chat requests must meet.")
+    ] = 2.0,
+    latency_p99: Annotated[
+        float, typer.Option(help="Seconds that 99 % of chat requests must meet.")
+    ] = 3.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
+) -> None:
+    """Availability and chat latency SLOs, error budget left, from logs or Prometheus.
+
+    Exit status: 0 every SLO met (or without data), 1 one is breached, 2 bad input.
+    """
+    from alice.observability import analytics
+    from alice.observability.slo import (
+        SloTargets,
+        report_from_prometheus,
+        report_from_records,
+    )
+    from alice.observability.summary import slo_table
+
+    paths = [*(logs or []), *(files or [])]
+    try:
+        if bool(paths) == bool(prometheus):
+            raise analytics.BadInputError("give log files (--logs FILE) or --prometheus URL")
+        targets = SloTargets(
+            availability=availability,
+            latency_p95_s=latency_p95,
+            latency_p99_s=latency_p99,
+            period_s=analytics.parse_duration(period),
+        )
+        window_s = None if window is None else analytics.parse_duration(window)
+        if prometheus is not None:
+            report = report_from_prometheus(prometheus, targets, window_s=window_s)
+        else:
+            report = report_from_records(analytics.read_requests(paths), targets, window_s=window_s)
+    except analytics.BadInputError as exc:
+        _bad_input(exc)
+    if json_output:
+        _print_json(report.as_dict())
+    else:
+        _wide_console().print(slo_table(report))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

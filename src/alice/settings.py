@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         None, description="Also write logs here, rotated by size (stderr always gets them)."
     )
     log_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    log_max_age_s: float | None = Field(
+        86400.0, gt=0, description="Also rotate the log file when it is this old (empty: never)."
+    )
     log_backups: int = Field(5, ge=0, le=1000)
 
     # --- database ---------------------------------------------------------------------
@@ -202,6 +205,16 @@ class Settings(BaseSettings):
         None, description="The first admin key (else one is generated and printed once)."
     )
     metrics_public: bool = Field(True, description="/metrics answers without a key.")
+    otel_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP collector base URL; empty: tracing off (and free).",
+    )
+    otel_sample_ratio: float = Field(1.0, ge=0, le=1, description="Share of new traces kept.")
+    otel_headers: SecretStr | None = Field(
+        None, description="Extra headers for the collector: name=value,name=value."
+    )
+    otel_service_name: str = Field("alice", min_length=1, max_length=128)
     docs_public: bool = Field(False, description="/docs and /openapi.json answer without a key.")
     rate_limit: Literal["memory", "redis", "off"] = Field(
         "memory", description="Token buckets per key and per client IP; redis: across replicas."
@@ -290,6 +303,9 @@ class Settings(BaseSettings):
         "openai_api_key",
         "model_path",
         "log_file",
+        "log_max_age_s",
+        "otel_endpoint",
+        "otel_headers",
         "encryption_keys",
         "encryption_key_file",
         "retention_days",
@@ -300,6 +316,24 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("otel_headers")
+    @classmethod
+    def _header_pairs(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for pair in value.get_secret_value().split(","):
+                name, sep, _ = pair.partition("=")
+                if not sep or not name.strip():
+                    raise ValueError("must be name=value pairs separated by commas")
+        return value
+
+    @property
+    def otel_header_map(self) -> dict[str, str]:
+        """``ALICE_OTEL_HEADERS`` as a mapping."""
+        if self.otel_headers is None:
+            return {}
+        pairs = (p.partition("=") for p in self.otel_headers.get_secret_value().split(","))
+        return {name.strip(): value.strip() for name, _, value in pairs}
 
     @field_validator("database_url")
     @classmethod

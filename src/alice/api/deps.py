@@ -37,6 +37,7 @@ __all__ = [
     "SettingsDep",
     "TenantDep",
     "actor",
+    "operator",
     "require_chat",
 ]
 
@@ -80,7 +81,8 @@ async def _admin(request: Request) -> Principal:
     return principal
 
 
-async def _operator(request: Request) -> Principal:
+async def operator(request: Request) -> Principal:
+    """The caller, who must hold an admin key of the default (operator) tenant."""
     principal = await _admin(request)
     if not principal.is_operator:
         raise ForbiddenError("This needs an admin key of the default (operator) tenant.")
@@ -136,7 +138,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 TenantDep = Annotated[str, Depends(_tenant)]
 AdminDep = Annotated[Principal, Depends(_admin)]
-OperatorDep = Annotated[Principal, Depends(_operator)]
+OperatorDep = Annotated[Principal, Depends(operator)]
 KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
 AuthenticatorDep = Annotated[Authenticator | None, Depends(_authenticator)]
 PoliciesDep = Annotated[TenantPolicies, Depends(_policies)]

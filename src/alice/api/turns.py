@@ -29,6 +29,7 @@ from alice.chat import (
     TurnStarted,
 )
 from alice.errors import AliceError
+from alice.observability.context import note_error
 from alice.store.models import DEFAULT_TENANT
 
 __all__ = ["PrimedTurn", "prime_turn"]
@@ -84,10 +85,12 @@ class PrimedTurn:
                 if frame:
                     yield frame
         except AliceError as exc:
+            note_error(exc.code)
             yield on_error(exc)
             return
         except Exception as exc:
             log.error("stream.crashed", error_class=type(exc).__name__, exc_info=exc)
+            note_error(AliceError.code)
             yield on_error(AliceError())
             return
         finally:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
+from opentelemetry.trace import Span
 
 from alice.cache import CachedAnswer, ResponseCache, cache_key
 from alice.errors import (
@@ -35,6 +36,8 @@ from alice.llm.providers.offline import OFFLINE_MODEL
 from alice.llm.router.admission import Priority
 from alice.llm.router.router import ModelRouter
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest, FinishReason, Usage
+from alice.observability.context import child_span, note
+from alice.observability.metrics import Metrics
 from alice.privacy.pii import PiiMasker
 from alice.privacy.policy import TenantPolicies
 from alice.privacy.subjects import SubjectIndex
@@ -173,8 +176,10 @@ class ChatService:
         cache: ResponseCache | None = None,
         policies: TenantPolicies | None = None,
         subjects: SubjectIndex | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._router = router
+        self._metrics = metrics
         # Per-tenant PII masking; without it every tenant gets ChatConfig.mask_pii.
         self._policies = policies
         # Turns a request's ``user`` into the stored subject reference.
@@ -263,6 +268,16 @@ class ChatService:
             AliceError: before `TurnStarted` nothing was stored; after it, the partial
                 answer is stored with status ``error``.
         """
+        mode = self._guardian.mode if self._guardian is not None else "ok"
+        with child_span("chat.turn", {"alice.guardian_mode": mode}, nest=True):
+            turn = self._stream(request, tenant_id)
+            async with aclosing(turn):
+                async for event in turn:
+                    yield event
+
+    async def _stream(
+        self, request: TurnRequest, tenant_id: str
+    ) -> AsyncGenerator[TurnEvent, None]:
         started_at = time.perf_counter()
         model, max_tokens = self._validate(request)
         effects = self._guardian.effects if self._guardian is not None else ModeEffects()
@@ -308,7 +323,9 @@ class ChatService:
             self, completion, tier=effects.tier, priority=request.priority, scope=scope
         )
         try:
-            hit = await source.lookup()
+            with child_span("cache.lookup") as span:
+                hit = await source.lookup()
+                span.set_attribute("alice.cache_hit", hit is not None)
             if hit is not None:
                 if masker is not None:
                     hit = replace(hit, text=masker.unmask(hit.text))
@@ -320,7 +337,10 @@ class ChatService:
             # A request the model's queue would refuse now is refused before anything is
             # stored: an overload is answered without database work (the router still
             # decides; a refusal after this point removes the stored turn again).
-            self._router.check_admission(effects.tier, completion.model, priority=request.priority)
+            with child_span("guardian.gate", {"alice.tier": effects.tier}):
+                self._router.check_admission(
+                    effects.tier, completion.model, priority=request.priority
+                )
             # The model starts on the question while it is committed: the prompt's
             # prefill hides the commit. Nothing of the answer leaves before the commit
             # (`TurnStarted` is the acknowledgement); a failed commit stops the model.
@@ -330,7 +350,10 @@ class ChatService:
                 answer_chunks = masker.unmask_chunks(answer_chunks)
             chunks = _Prefetch(answer_chunks)
             try:
-                turn = await repo.begin_turn(request.conversation_id, request.text, subject=subject)
+                with child_span("db.commit_question"):
+                    turn = await repo.begin_turn(
+                        request.conversation_id, request.text, subject=subject
+                    )
             except BaseException:
                 await chunks.aclose()
                 raise
@@ -356,20 +379,21 @@ class ChatService:
         """Commit the question and the cached answer together, then send them."""
         usage = hit.usage
         latency_ms = _ms_since(started_at)
-        turn = await repo.begin_turn(
-            request.conversation_id,
-            request.text,
-            subject=subject,
-            answer=AnswerRecord(
-                content=hit.text,
-                model=hit.model,
-                status="complete",
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                latency_ms=latency_ms,
-                first_token_ms=latency_ms,
-            ),
-        )
+        with child_span("db.commit_question", {"alice.cached": True}):
+            turn = await repo.begin_turn(
+                request.conversation_id,
+                request.text,
+                subject=subject,
+                answer=AnswerRecord(
+                    content=hit.text,
+                    model=hit.model,
+                    status="complete",
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    latency_ms=latency_ms,
+                    first_token_ms=latency_ms,
+                ),
+            )
         stored = turn.answer
         assert stored is not None  # begin_turn stores the answer it was given  # noqa: S101
         yield TurnStarted(turn.conversation_id, turn.message_id, model, cached=True)
@@ -383,6 +407,7 @@ class ChatService:
             latency_ms,
             finish=hit.finish_reason,
             cached=True,
+            decode_s=None,
         )
         yield TurnFinished(
             conversation_id=turn.conversation_id,
@@ -414,6 +439,7 @@ class ChatService:
         conversation_id = turn.conversation_id
         pieces: list[str] = []
         first_token_ms: int | None = None
+        first_token_at = 0.0
         usage = Usage()
         served_by = model
         finish: FinishReason = "stop"
@@ -424,6 +450,7 @@ class ChatService:
                 if chunk.text:
                     if first_token_ms is None:
                         first_token_ms = _ms_since(model_started)
+                        first_token_at = time.perf_counter()
                     pieces.append(chunk.text)
                     yield TurnDelta(chunk.text)
                 if chunk.finish_reason is not None:
@@ -448,19 +475,21 @@ class ChatService:
                 await asyncio.shield(
                     self._store_partial(repo, conversation_id, model, pieces, status, error_code)
                 )
+        decode_s = time.perf_counter() - first_token_at if first_token_ms is not None else None
         latency_ms = _ms_since(started_at)
-        stored = await repo.add_answer(
-            conversation_id,
-            AnswerRecord(
-                content="".join(pieces),
-                model=served_by,
-                status="complete",
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                latency_ms=latency_ms,
-                first_token_ms=first_token_ms,
-            ),
-        )
+        with child_span("db.commit_answer"):
+            stored = await repo.add_answer(
+                conversation_id,
+                AnswerRecord(
+                    content="".join(pieces),
+                    model=served_by,
+                    status="complete",
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    latency_ms=latency_ms,
+                    first_token_ms=first_token_ms,
+                ),
+            )
         self._log_turn(
             conversation_id,
             stored.id,
@@ -470,6 +499,7 @@ class ChatService:
             first_token_ms,
             finish=finish,
             cached=False,
+            decode_s=decode_s,
         )
         yield TurnFinished(
             conversation_id=conversation_id,
@@ -495,7 +525,24 @@ class ChatService:
         *,
         finish: str,
         cached: bool,
+        decode_s: float | None,
     ) -> None:
+        note(
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            first_token_ms=first_token_ms,
+            cached=cached,
+        )
+        if self._metrics is not None:
+            self._metrics.observe_turn(
+                model=model,
+                outcome="cached" if cached else "complete",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                first_token_s=first_token_ms / 1000 if first_token_ms is not None else None,
+                decode_s=decode_s,
+            )
         log.info(
             "chat.turn",
             cached=cached,
@@ -529,6 +576,8 @@ class ChatService:
             await repo.discard_turn(turn)
         except AliceError as exc:
             log.warning("chat.refused_turn_not_removed", error_class=exc.code)
+        if self._metrics is not None:
+            self._metrics.observe_turn(outcome="refused")
         log.info("chat.turn_refused", conversation_id=turn.conversation_id, error_class=error_code)
 
     async def _store_partial(
@@ -558,6 +607,8 @@ class ChatService:
             # The turn already failed; losing the partial record is logged, not raised
             # over the original error.
             log.warning("chat.partial_not_stored", error_class=exc.code)
+        if self._metrics is not None:
+            self._metrics.observe_turn(outcome="failed" if status == "error" else status)
         log.info("chat.turn_" + status, conversation_id=conversation_id, error_class=error_code)
 
 
@@ -611,6 +662,8 @@ class _AnswerSource:
         hit = await cache.get(key)
         if hit is None and key in service._flights:
             hit = await asyncio.shield(service._flights[key])
+        if service._metrics is not None:
+            service._metrics.observe_cache(hit=hit is not None)
         if hit is not None:
             return hit
         if key not in service._flights:  # another miss may have started one meanwhile
@@ -621,10 +674,26 @@ class _AnswerSource:
 
     async def chunks(self) -> AsyncGenerator[Chunk, None]:
         """The router's answer, cached when this request is the one in flight."""
+        attributes = {"alice.tier": self._tier, "gen_ai.request.model": self.request.model}
+        with child_span("model.generate", attributes) as span:
+            async with aclosing(self._traced(span)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+
+    async def _traced(self, span: Span) -> AsyncGenerator[Chunk, None]:
         pieces: list[str] = []
+        first = True
         async for chunk in self._service._router.stream(
             self.request, tier=self._tier, priority=self._priority
         ):
+            if first and chunk.text:
+                first = False
+                span.add_event("first-token")
+            if chunk.finish_reason is not None:
+                usage = chunk.usage or Usage()
+                span.set_attribute("gen_ai.response.model", chunk.model or self.request.model)
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
             if self._key is not None:
                 pieces.append(chunk.text)
                 if chunk.finish_reason is not None and chunk.model != OFFLINE_MODEL:

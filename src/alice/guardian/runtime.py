@@ -92,6 +92,8 @@ class Guardian:
         self._task: asyncio.Task[None] | None = None
         self._disk_action_at: float | None = None
         self.last_sample: Sample | None = None
+        #: Mode changes so far, by the mode entered (for the metrics).
+        self.transition_counts: dict[str, int] = {}
 
     @property
     def disk_low(self) -> bool:
@@ -152,6 +154,7 @@ class Guardian:
         """Act on a decision."""
         if decision.transition is not None:
             t = decision.transition
+            self.transition_counts[t.to_mode] = self.transition_counts.get(t.to_mode, 0) + 1
             log.warning(
                 "guardian.transition", from_mode=t.from_mode, to_mode=t.to_mode, cause=t.cause
             )

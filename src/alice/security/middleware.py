@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alice.api.middleware import send_error
 from alice.errors import RateLimitedError, RequestTimeoutError, UnauthenticatedError
+from alice.observability.context import child_span, note
 from alice.security.auth import Authenticator
 from alice.security.keys import Principal
 from alice.security.ratelimit import BucketSpec, RateDecision, RateLimiter
@@ -99,22 +100,13 @@ class SecurityMiddleware:
             # A WebSocket handshake is refused before it is accepted; its "response" is
             # an HTTP answer where the server supports that (uvicorn does), else a close.
             send = _websocket_refusals(scope, send)
-        principal: Principal | None = DEVELOPMENT_PRINCIPAL
-        if self.authenticator is not None:
-            key = _key_of(scope["headers"])
-            principal = await self.authenticator.authenticate(key) if key else None
-        decision: RateDecision | None = None
-        spec = self.ip_bucket
-        if self.limiter is not None:
-            if principal is None or principal.key_id is None:
-                client = scope.get("client")
-                bucket = f"ip:{client[0] if client else 'unknown'}"
-            else:
-                bucket = f"key:{principal.key_id}"
-                spec = self._key_spec(principal)
-            decision = await self.limiter.hit(bucket, spec)
+        with child_span("auth") as span:
+            principal, decision, spec = await self._check(scope)
+            if principal is not None:
+                span.set_attribute("alice.tenant", principal.tenant_id)
         limit_headers = decision.headers(spec) if decision is not None else []
         if decision is not None and not decision.allowed:
+            note(rate_limit_bucket="ip" if principal is None or principal.key_id is None else "key")
             await send_error(
                 send, RateLimitedError(retry_after=decision.retry_after_s), limit_headers
             )
@@ -137,6 +129,26 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, stamped)
+
+    async def _check(
+        self, scope: Scope
+    ) -> tuple[Principal | None, RateDecision | None, BucketSpec]:
+        """The caller (None: no valid key) and the rate limiter's decision."""
+        principal: Principal | None = DEVELOPMENT_PRINCIPAL
+        if self.authenticator is not None:
+            key = _key_of(scope["headers"])
+            principal = await self.authenticator.authenticate(key) if key else None
+        decision: RateDecision | None = None
+        spec = self.ip_bucket
+        if self.limiter is not None:
+            if principal is None or principal.key_id is None:
+                client = scope.get("client")
+                bucket = f"ip:{client[0] if client else 'unknown'}"
+            else:
+                bucket = f"key:{principal.key_id}"
+                spec = self._key_spec(principal)
+            decision = await self.limiter.hit(bucket, spec)
+        return principal, decision, spec
 
     def _key_spec(self, principal: Principal) -> BucketSpec:
         rate = principal.rate

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from alice.health import ComponentHealth
 from alice.privacy.encryption import PLAINTEXT, FieldCipher
@@ -118,6 +118,23 @@ class Database:
         except Exception as exc:  # any driver failure means "not ready", never a crash
             return ComponentHealth("unhealthy", f"database unreachable: {type(exc).__name__}")
         return ComponentHealth("healthy", self.dialect)
+
+    def pool_status(self) -> dict[str, int] | None:
+        """The PostgreSQL connection pool's size and use; None without a pool of our own.
+
+        SQLite runs on one thread with one connection, and behind PgBouncer the pool is
+        PgBouncer's (NullPool here): nothing to report then.
+        """
+        if self._async is None or not isinstance(self._async.pool, QueuePool):
+            return None
+        pool = self._async.pool
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "idle": pool.checkedin(),
+            # overflow() counts from -size up; above zero it is connections past the size.
+            "overflow": max(pool.overflow(), 0),
+        }
 
     async def aclose(self) -> None:
         """Close every pooled connection and the SQLite thread."""
