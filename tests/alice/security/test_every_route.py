@@ -25,7 +25,9 @@ from tests.support.servers import serve_in_thread
 def test_every_route_but_health_and_ready_needs_a_key(
     make_settings: SettingsFactory, llm: LlamaCppProvider
 ) -> None:
-    settings = make_settings(auth="keys", rate_limit="memory", rate_limit_ip_requests=1000)
+    settings = make_settings(
+        auth="keys", rate_limit="memory", rate_limit_ip_requests=1000, metrics_public=False
+    )
     app = create_app(settings, provider=llm)
     documented = [
         (method.upper(), path)
@@ -64,8 +66,10 @@ def test_metrics_and_docs_can_be_made_public(
         assert httpx.get(f"{url}/api/conversations").status_code == 401
     operations = [op for path in schema.json()["paths"].values() for op in path.values()]
     secured = [op for op in operations if op.get("security")]
-    assert len(secured) == len(operations) - 2  # all but /health and /ready
+    assert len(secured) == len(operations) - 3  # all but /health, /ready and /metrics
     assert "/metrics" in settings.public_paths
+    with serve_in_thread(create_app(settings, provider=llm)) as url:
+        assert httpx.get(f"{url}/metrics").status_code == 200
 
 
 def test_websocket_handshakes_need_a_key_too(
