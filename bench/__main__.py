@@ -1,6 +1,6 @@
 """``python -m bench [BENCHMARK|all|report|install-litellm ...]``.
 
-Benchmarks: ttft, gateway, overload, killswitch, cache_hit, auth, privacy.
+Benchmarks: ttft, gateway, overload, killswitch, cache_hit, auth, privacy, observability.
 
 With no benchmark named, runs all of them. Each benchmark saves its result JSON in
 ``bench/results/`` and ``docs/performance.md`` is regenerated from the newest results

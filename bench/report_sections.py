@@ -1,4 +1,4 @@
-"""``docs/performance.md`` sections of the overload, killswitch and cache-hit benchmarks.
+"""``docs/performance.md`` sections of the benchmarks after ttft and gateway.
 
 `bench.report` renders the document; it imports `SECTIONS` from here when it runs.
 """
@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.report import _alice_settings, _header, _ms, _table, _verdict, _with_ci
+from bench.report import _alice_settings, _header, _ms, _signed, _table, _verdict, _with_ci
+from bench.report import _spread as _ci_spread
 from bench.report import _targets as _targets_with_ci
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "auth_section",
     "cache_hit_section",
     "killswitch_section",
+    "observability_section",
     "overload_section",
     "privacy_section",
 ]
@@ -531,6 +533,99 @@ def privacy_section(path: Path, result: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+_OBSERVABILITY_MEASURES = (
+    ("whole", "whole turn"),
+    ("stream_first_delta", "streamed: first delta"),
+    ("stream_total", "streamed: end of stream"),
+)
+
+
+def _informational_targets(checks: list[dict[str, Any]]) -> str:
+    """Targets with their bootstrap CIs; those not in the summary marked informational."""
+    rows = [
+        [
+            c["name"] + ("" if c.get("headline", True) else " (informational)"),
+            f"{c['value']} {c['unit']}",
+            _ci_spread(c),
+            f"{c['limit']} {c['unit']}",
+            _verdict(c),
+        ]
+        for c in checks
+    ]
+    return _table(["target", "measured", "95% CI (bootstrap)", "limit", "result"], rows)
+
+
+def observability_section(path: Path, result: dict[str, Any]) -> str:
+    """The request log line, metrics and tracing against the same turn without them."""
+    p = result["parameters"]
+    a = result["analysis"]
+    rows = [[label, *row] for key, label in _OBSERVABILITY_MEASURES for row in _added_rows(a[key])]
+    middleware = a["middleware_us"]
+    middleware_rows = [
+        [
+            name,
+            s["n"],
+            _ms(s["p50"]),
+            _ms(s["p99"]),
+            _signed(s.get("added_p50")) if name != "none" else "baseline",
+            _signed(s.get("added_p99")) if name != "none" else "baseline",
+        ]
+        for name, s in middleware.items()
+    ]
+    scrape = a["scrape"]
+    expose = scrape["exposition_us"]
+    get = scrape["get_metrics_ms"]
+    lines = a["log_lines"]
+    otlp = a["otlp"]
+    logged = ", ".join(f"{k}: {v}" for k, v in lines["http_request_by_route"].items()) or "-"
+    expected = ", ".join(f"{k}: {v}" for k, v in p["expected_http_request_lines"].items())
+    return "\n\n".join(
+        [
+            "## (h) Observability: added per chat turn (`bench/observability.py`)",
+            _header(result, path),
+            f"Three apps built with `create_app` in one process, the same but for "
+            f"observability, each in front of the same fast OpenAI-compatible upstream "
+            f"({p['chunks']} chunks per answer): `bare` (the baseline: "
+            f"`ObservabilityMiddleware` removed before the first request, so no request "
+            f"log line, HTTP metrics, ids or spans; the chat service's own turn log line and "
+            f"turn/token metrics remain, in all three), `observed` (as shipped: the "
+            f"middleware, tracing off) and `traced` (every trace exported over OTLP/HTTP to "
+            f"a local receiver in another process, `bench/otlp_sink.py`). Logging as "
+            f"`alice serve` at info level with `ALICE_LOG_FORMAT=json` and `ALICE_LOG_FILE`: "
+            f"NDJSON to a file and to stderr (/dev/null for the run). Each turn is "
+            f"`POST /api/chat` with a fresh short question (new conversation, SQLite with "
+            f"fsync), max_tokens {p['max_tokens']}, once whole and once streamed, the app "
+            f"called as an ASGI server calls it (so the first `delta` event is timed as it "
+            f"is sent, and no client library logs through the logging being measured). "
+            f"{p['warmup']} uncounted warm-up turns, "
+            f"then {p['turns']} per target and kind, turn by turn, the targets in a "
+            f"rotating order. The traced app's export thread runs in the same process, so "
+            f"a little of its cost lands on the other two targets. "
+            f"{_settings_of(p)}".rstrip(),
+            "Times in ms; added = target minus `bare` (bootstrap 95% CI):",
+            _table(["measure", "target", "n", "p50", "p99", "added p50", "added p99"], rows),
+            "The middleware alone around a trivial ASGI app (the request log line to the "
+            "same file and stderr, the metrics, and a span exported to the same receiver for "
+            "`middleware+tracing`; for `middleware, line not written` the standard library "
+            "logger drops the line after structlog's processors, which shows what writing "
+            "it costs), one awaited call at a time, in µs:",
+            _table(["variant", "n", "p50", "p99", "added p50", "added p99"], middleware_rows),
+            f"One `/metrics` scrape of `observed` after its {scrape['requests_counted_before']} "
+            f"requests ({scrape['exposition_bytes']} bytes, {scrape['exposition_samples']} "
+            f"samples): the exposition alone p50 {_ms(expose['p50'])} µs, p99 "
+            f"{_ms(expose['p99'])} µs; a whole `GET /metrics` through the app p50 "
+            f"{_ms(get['p50'])} ms, p99 {_ms(get['p99'])} ms (n = {get['n']}).",
+            f"Checks of the run: `http.request` lines in the NDJSON log: {logged} (expected "
+            f"{expected}; {lines['invalid_lines']} lines that were not JSON). The receiver "
+            f"got {otlp['spans_from_turns']} spans in {otlp['exports_from_turns']} exports "
+            f"from {otlp['traced_chat_requests']} traced chat requests "
+            f"({otlp['spans_per_traced_request']} per request), and "
+            f"{otlp['spans_from_middleware_timing']} from the middleware timing.",
+            _informational_targets(result["targets_met"]),
+        ]
+    )
+
+
 #: Benchmark name → its section renderer, in document order.
 SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "overload": overload_section,
@@ -538,4 +633,5 @@ SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "cache_hit": cache_hit_section,
     "auth": auth_section,
     "privacy": privacy_section,
+    "observability": observability_section,
 }

@@ -1,4 +1,4 @@
-"""Options and runs of the overload, killswitch, cache-hit, auth and privacy benchmarks.
+"""Options and runs of the overload, killswitch, cache-hit, auth, privacy, observability benches.
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -12,12 +12,13 @@ from typing import Any
 from bench.auth import AuthParams, run_auth
 from bench.cache_hit import CacheHitParams, run_cache_hit
 from bench.killswitch import KillswitchParams, run_killswitch
+from bench.observability import ObservabilityParams, run_observability
 from bench.overload import OverloadParams, run_overload
 from bench.privacy import PrivacyParams, run_privacy
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
 
-BENCHES = ("overload", "killswitch", "cache_hit", "auth", "privacy")
+BENCHES = ("overload", "killswitch", "cache_hit", "auth", "privacy", "observability")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +117,18 @@ def _privacy(args: argparse.Namespace) -> PrivacyParams:
     return result
 
 
+def _observability(args: argparse.Namespace) -> ObservabilityParams:
+    params = (
+        ObservabilityParams(
+            turns=40, warmup=10, report_every=20, scrapes=50, middleware_calls=2000, quick=True
+        )
+        if args.quick
+        else ObservabilityParams()
+    )
+    result: ObservabilityParams = _with(params, {"alice_env": tuple(args.alice_env)})
+    return result
+
+
 def runs(
     args: argparse.Namespace, commands: set[str]
 ) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
@@ -131,4 +144,6 @@ def runs(
         chosen.append(("auth", lambda: run_auth(_auth(args))))
     if commands & {"all", "privacy"}:
         chosen.append(("privacy", lambda: run_privacy(_privacy(args))))
+    if commands & {"all", "observability"}:
+        chosen.append(("observability", lambda: run_observability(_observability(args))))
     return chosen
