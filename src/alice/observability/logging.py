@@ -98,6 +98,10 @@ def configure_logging(
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx narrates every upstream call at info ("HTTP Request: POST ..."); the request
+    # line and the model metrics already say it, with less.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     # Alembic narrates every migration context at info ("Context impl SQLiteImpl").
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
 
@@ -133,10 +137,19 @@ class SizeAndAgeRotatingFileHandler(RotatingFileHandler):
         self._opened_at = time.time()
 
     def shouldRollover(self, record: logging.LogRecord) -> int:
-        """Roll over by size (the base class) or by age."""
+        """Roll over once the file has reached ``max_bytes``, or by age.
+
+        The base class formats every record an extra time just to measure it (rendering
+        and redacting a line is most of a log call's cost); the file's position is
+        enough. A file can so pass the limit by one line.
+        """
         if self.max_age_s is not None and time.time() - self._opened_at >= self.max_age_s:
             return 1
-        return super().shouldRollover(record)
+        if self.maxBytes <= 0:
+            return 0
+        if self.stream is None:
+            self.stream = self._open()
+        return 1 if self.stream.tell() >= self.maxBytes else 0
 
     def doRollover(self) -> None:
         """Rotate and restart the age clock."""
