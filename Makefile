@@ -33,7 +33,10 @@ run: $(STAMP)  ## migrate, then serve Alice on http://127.0.0.1:8000
 	$(BIN)/alice migrate
 	$(BIN)/alice serve
 
-test: $(STAMP)  ## run the whole test suite (real model, SQLite and PostgreSQL)
+tools:  ## fetch promtool and prometheus for the test suite
+	scripts/install-prometheus-tools.sh
+
+test: $(STAMP) tools  ## run the whole test suite (real model, SQLite and PostgreSQL)
 	$(BIN)/python -m pytest
 
 check: $(STAMP)  ## ruff (lint + format) and mypy --strict
