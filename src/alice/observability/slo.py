@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_BREACHED",
     "EXIT_MET",
+    "PROBE_ROUTES",
     "SloReport",
     "SloResult",
     "SloTargets",
@@ -46,6 +47,9 @@ __all__ = [
     "report_from_prometheus",
     "report_from_records",
 ]
+
+#: Machines poll these; they are not traffic for the SLOs.
+PROBE_ROUTES: Final = ("/health", "/ready", "/metrics")
 
 #: `alice slo report` exit codes: every SLO met (or without data), one breached, the
 #: input could not be used.
@@ -191,7 +195,11 @@ def report_from_records(
     window = targets.period_s if window_s is None else window_s
     end = float(log.timestamp[-1])
     recent = log.select(log.timestamp > end - window)
-    chat = recent.on_routes(targets.chat_routes)
+    # As the Prometheus rules (deploy/prometheus/alice-rules.yml) count: probes and
+    # scrapes are not traffic, and a chat request that failed on the server is already
+    # bad for availability (a fast 503 must not make latency look better).
+    recent = recent.select(~recent.on_routes(PROBE_ROUTES))
+    chat = recent.on_routes(targets.chat_routes) & (recent.status < 500)
     latency_s = recent.latency_ms[chat] / 1000
     slow = (
         float((latency_s > targets.latency_p95_s).sum()),
@@ -253,11 +261,15 @@ def report_from_prometheus(
     window = targets.period_s if window_s is None else window_s
     w = _prometheus_duration(window)
     routes = "|".join(targets.chat_routes)
-    chat = f'route=~"{routes}"'
+    chat = f'route=~"{routes}",status!~"5.."'
     end = time.time()
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
-        total = _query(client, f"sum(increase(alice_http_requests_total[{w}]))") or 0.0
-        bad = _query(client, f'sum(increase(alice_http_requests_total{{status=~"5.."}}[{w}]))')
+        traffic = f'route!~"{"|".join(PROBE_ROUTES)}"'
+        total = _query(client, f"sum(increase(alice_http_requests_total{{{traffic}}}[{w}]))")
+        bad = _query(
+            client, f'sum(increase(alice_http_requests_total{{{traffic},status=~"5.."}}[{w}]))'
+        )
+        total = total or 0.0
         chat_total = _query(
             client, f"sum(increase(alice_http_request_duration_seconds_count{{{chat}}}[{w}]))"
         )
