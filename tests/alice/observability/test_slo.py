@@ -88,6 +88,11 @@ def month_of_requests(bad: int, slow_2s: int, slow_3s: int) -> list[dict[str, An
     return requests
 
 
+def served_503(bad: int) -> int:
+    """Chat requests of `month_of_requests` answered 503 (all the bad but the stream)."""
+    return max(bad - 1, 0)
+
+
 def report(tmp_path: Path, *args: str | Path) -> tuple[int, dict[str, Any], str]:
     result = run_alice("slo", "report", *map(str, args), "--json", env={}, cwd=tmp_path)
     data = json.loads(result.stdout) if result.returncode in (0, 1) else {}
@@ -109,29 +114,33 @@ def check(slo: dict[str, Any], objective: float, total: int, bad: int) -> None:
 
 
 def test_all_slos_met_exit_0(tmp_path: Path) -> None:
-    bad, slow_2s, slow_3s = 4, 40, 8  # budgets: 0.5 % of 1200 = 6, 5 % and 1 % of 1000
+    # Budgets: 0.5 % of the 1000 chat requests (health checks are not traffic) = 5; 5 %
+    # and 1 % of the chat requests that did not fail on the server.
+    bad, slow_2s, slow_3s = 4, 40, 8
     log = write_log(tmp_path / "alice.log", month_of_requests(bad, slow_2s, slow_3s))
     code, data, stderr = report(tmp_path, "--logs", log)
     assert code == 0, stderr
     assert data["source"] == "logs"
     assert data["met"] is True
     slos = data["slos"]
-    check(slos["availability"], 0.995, 1200, bad)
-    check(slos["latency-p95"], 0.95, 1000, slow_2s)
-    check(slos["latency-p99"], 0.99, 1000, slow_3s)
+    answered = 1000 - served_503(bad)
+    check(slos["availability"], 0.995, 1000, bad)
+    check(slos["latency-p95"], 0.95, answered, slow_2s)
+    check(slos["latency-p99"], 0.99, answered, slow_3s)
     assert [s["verdict"] for s in slos.values()] == ["met", "met", "met"]
     assert slos["latency-p95"]["threshold_s"] == 2.0
 
 
 def test_a_breached_slo_exits_1_and_objectives_can_be_changed(tmp_path: Path) -> None:
-    bad = 8  # over the 6 that 0.5 % of 1200 allows
+    bad = 8  # over the 5 that 0.5 % of 1000 allows
+    answered = 1000 - served_503(bad)
     log = write_log(tmp_path / "alice.log", month_of_requests(bad, 60, 5))
     code, data, stderr = report(tmp_path, "--logs", log)
     assert code == 1, stderr
     assert data["met"] is False
-    check(data["slos"]["availability"], 0.995, 1200, bad)
-    check(data["slos"]["latency-p95"], 0.95, 1000, 60)  # 60 slow of 50 allowed
-    check(data["slos"]["latency-p99"], 0.99, 1000, 5)
+    check(data["slos"]["availability"], 0.995, 1000, bad)
+    check(data["slos"]["latency-p95"], 0.95, answered, 60)  # 60 slow of ~50 allowed
+    check(data["slos"]["latency-p99"], 0.99, answered, 5)
     assert data["slos"]["availability"]["budget_remaining"] < 0
 
     code, data, stderr = report(
@@ -139,10 +148,10 @@ def test_a_breached_slo_exits_1_and_objectives_can_be_changed(tmp_path: Path) ->
     )
     assert code == 0, stderr
     assert data["targets"]["availability"] == 0.99
-    check(data["slos"]["availability"], 0.99, 1200, bad)
+    check(data["slos"]["availability"], 0.99, 1000, bad)
     # Over 2.5 s: the 5 over 3 s and those of the 2 s ones that took 2000.5 + i > 2500 ms.
     over = 5 + sum(1 for i in range(5, 60) if 2000.5 + i > 2500)
-    check(data["slos"]["latency-p95"], 0.95, 1000, over)
+    check(data["slos"]["latency-p95"], 0.95, answered, over)
 
 
 def test_the_window_ends_at_the_newest_request(tmp_path: Path) -> None:
@@ -155,12 +164,13 @@ def test_the_window_ends_at_the_newest_request(tmp_path: Path) -> None:
     log = write_log(tmp_path / "alice.log", requests)
     code, data, stderr = report(tmp_path, "--logs", log)
     assert code == 1, stderr
-    check(data["slos"]["availability"], 0.995, len(requests), 10)
+    traffic = [r for r in requests if r.get("route") != "/health"]
+    check(data["slos"]["availability"], 0.995, len(traffic), 10)
 
     code, data, stderr = report(tmp_path, "--logs", log, "--window", "7d")
     assert code == 0, stderr
     newest = max(r["at"] for r in requests)
-    recent = [r for r in requests if r["at"] > newest - timedelta(days=7)]
+    recent = [r for r in traffic if r["at"] > newest - timedelta(days=7)]
     chat = [r for r in recent if r.get("route", "/api/chat") == "/api/chat"]
     check(data["slos"]["availability"], 0.995, len(recent), 0)
     check(data["slos"]["latency-p95"], 0.95, len(chat), 0)
@@ -172,7 +182,7 @@ def test_no_chat_requests_is_no_data_not_a_breach(tmp_path: Path) -> None:
     log = write_log(
         tmp_path / "alice.log",
         [
-            {"at": T0 + timedelta(seconds=i), "latency_ms": 9000.0, "route": "/health"}
+            {"at": T0 + timedelta(seconds=i), "latency_ms": 9000.0, "route": "/api/conversations"}
             for i in range(5)
         ],
     )
@@ -294,7 +304,8 @@ def test_report_from_prometheus(tmp_path: Path, alice_url: str) -> None:
         for _ in range(not_found):
             assert client.get("/api/conversations/none").status_code == 404
         client.close()
-        sent = chat_requests + health_checks + not_found
+        # Health checks are not traffic for the SLOs (nor are the scrapes).
+        sent = chat_requests + not_found
         _wait_for(prom, SERVED, _served(alice_url))
         # increase() extrapolates a series' change by up to ~1.5 scrape intervals; over
         # 15 samples that is about a tenth, so the bounds below cannot be met by chance.
@@ -302,7 +313,9 @@ def test_report_from_prometheus(tmp_path: Path, alice_url: str) -> None:
         _wait_for(prom, samples, 15, at_least=True)
 
         code, data, stderr = report(tmp_path, "--prometheus", prom, "--window", "5m")
-        everything = _instant(prom, "sum(alice_http_requests_total)")
+        everything = _instant(
+            prom, 'sum(alice_http_requests_total{route!~"/health|/ready|/metrics"})'
+        )
         chat_total = _instant(prom, 'sum(alice_http_requests_total{route="/api/chat"})')
 
     assert code == 0, stderr
@@ -313,8 +326,8 @@ def test_report_from_prometheus(tmp_path: Path, alice_url: str) -> None:
     assert availability["bad"] == 0
     assert availability["attainment"] == 1.0
     assert availability["verdict"] == "met"
-    # Every counted request and the scrapes: at least what was sent after the first
-    # samples; extrapolation to the window's edges adds a little, never a quarter.
+    # Every counted request but probes and scrapes: at least what was sent after the
+    # first samples; extrapolation to the window's edges adds a little, never a quarter.
     assert everything is not None
     assert sent <= availability["total"] <= 1.25 * everything
     for name in ("latency-p95", "latency-p99"):
