@@ -40,16 +40,21 @@ test: $(STAMP) tools  ## run the whole test suite (real model, SQLite and Postgr
 	$(BIN)/python -m pytest
 
 check: $(STAMP)  ## ruff (lint + format) and mypy --strict
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench loadtest
+	$(BIN)/ruff format --check src tests bench loadtest
 	$(BIN)/mypy
 
 format: $(STAMP)  ## apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench loadtest
+	$(BIN)/ruff format src tests bench loadtest
 
 bench: $(STAMP)  ## run the benchmarks; results in bench/results/, summary in docs/performance.md
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtual environment and caches (keeps data/ and the wheel cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# A phony target of its own: the loadtest/ folder would otherwise make it "up to date".
+.PHONY: loadtest
+loadtest: $(STAMP)  ## run the full load, soak and chaos drills; reports in loadtest/reports/
+	$(BIN)/python -m loadtest all
