@@ -18,23 +18,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench.machine import REPO_ROOT, machine_info
 from bench.processes import ServerFailedError, base_env
-from loadtest import analysis, checks, plots
+from loadtest import checks
 from loadtest.alice import AliceServer, ensure_model
-from loadtest.durability import DurabilityResult, check_postgres, check_sqlite
+from loadtest.durability import check_postgres, check_sqlite
 from loadtest.faults import FaultError, FaultEvent, FaultInjector
+from loadtest.judge import Measured, judge
 from loadtest.plan import FaultPlan, Plan
 from loadtest.postgres import ThrowawayPostgres
-from loadtest.records import RequestRecord, load_records
+from loadtest.records import load_records
 from loadtest.report import run_verdict, write_report
-from loadtest.sampler import ResourceSample, ResourceSampler, write_samples
+from loadtest.sampler import ResourceSampler, write_samples
 from loadtest.thresholds import Thresholds
 
 __all__ = ["HarnessError", "RunOptions", "RunResult", "run_scenario"]
@@ -74,24 +74,6 @@ class RunResult:
     scenario: str
     verdict: str
     report_dir: Path
-
-
-@dataclass
-class _Measured:
-    """What the load phase produced, for the analysis."""
-
-    t0: float
-    records: list[RequestRecord]
-    samples: list[ResourceSample]
-    events: list[FaultEvent]
-    durability: DurabilityResult
-    alive: bool
-    unfinished: int
-    users: int
-    workers_seen: int
-    alice_ready_s: float
-    alice_settings: dict[str, str]
-    guardian_transitions: int | None
 
 
 def _log(message: str) -> None:
@@ -223,7 +205,7 @@ def _best_effort_snapshots(alice: AliceServer, report_dir: Path) -> int | None:
     return transitions
 
 
-def _measure(plan: Plan, options: RunOptions, report_dir: Path) -> _Measured:
+def _measure(plan: Plan, options: RunOptions, report_dir: Path) -> Measured:
     model = ensure_model(options.model_path)
     settings: dict[str, str] = {}
     brownouts = [f for f in plan.faults if f.kind == "brownout"]
@@ -281,7 +263,7 @@ def _measure(plan: Plan, options: RunOptions, report_dir: Path) -> _Measured:
             shutil.rmtree(alice.data_dir, ignore_errors=True)
     summary = _read_json(report_dir / "locust-summary.json")
     write_samples(samples, report_dir / "resources.csv", t0)
-    return _Measured(
+    return Measured(
         t0=t0,
         records=records,
         samples=samples,
@@ -309,157 +291,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _window_dict(label: str, stats: analysis.WindowStats) -> dict[str, Any]:
-    return {
-        "label": label,
-        **asdict(stats),
-        "offered_rps": stats.offered_rps,
-        "error_ratio": stats.error_ratio,
-        "server_fault_ratio": stats.server_fault_ratio,
-    }
-
-
-def _judge(
-    plan: Plan, thresholds: Thresholds, m: _Measured, report_dir: Path
-) -> tuple[list[checks.Check], dict[str, Any]]:
-    """The checks and the report's data."""
-    late_after = thresholds.late_after_s
-    records, t0 = m.records, m.t0
-    overall = analysis.summarize(
-        analysis.between(records, t0, 0, plan.duration_s),
-        0,
-        plan.duration_s,
-        late_after_s=late_after,
-    )
-    found = checks.common_checks(
-        plan,
-        thresholds,
-        alive=m.alive,
-        durability=m.durability,
-        overall=overall,
-        unfinished=m.unfinished,
-    )
-    windows: list[dict[str, Any]] = []
-    faults: list[dict[str, Any]] = []
-    memory: analysis.MemoryGrowth | None = None
-    markers: list[plots.Marker] = []
-    targets = [(f"p95 target {thresholds.p95_s:g} s", thresholds.p95_s)]
-    for event in m.events:
-        end = event.ended_at - t0 if event.kind == "brownout" and event.ended_at else None
-        markers.append(plots.Marker(event.kind, event.at - t0, end))
-    if plan.scenario == "ramp":
-        stage_stats = []
-        for number, (start, end, stage) in enumerate(plan.stage_bounds(), start=1):
-            begin = min(end, start + thresholds.stage_settle_s)
-            stats = analysis.summarize(
-                analysis.between(records, t0, begin, end), begin, end, late_after_s=late_after
-            )
-            stage_stats.append(stats)
-            windows.append(_window_dict(f"step {number}: {stage.rate_rps:g} rps", stats))
-        found += checks.ramp_checks(plan, thresholds, stage_stats)
-    elif plan.scenario == "soak":
-        drill = next((e for e in m.events if e.kind == "brownout"), None)
-        brownout: analysis.WindowStats | None = None
-        steady_records = records
-        if drill is not None:
-            start = drill.at - t0
-            end = (drill.ended_at or drill.at + plan.faults[0].duration_s) - t0
-            begin = min(end, start + thresholds.brownout_settle_s)
-            brownout = analysis.summarize(
-                analysis.between(records, t0, begin, end), begin, end, late_after_s=late_after
-            )
-            # The steady state leaves out the drill and the settle period after it.
-            skip_until = end + thresholds.brownout_settle_s
-            steady_records = [r for r in records if not start <= r.due - t0 < skip_until]
-            windows.append(_window_dict("brownout drill (after settle)", brownout))
-            targets.append(
-                (f"brownout p95 target {thresholds.brownout_p95_s:g} s", thresholds.brownout_p95_s)
-            )
-        steady = analysis.summarize(
-            [r for r in steady_records if 0 <= r.due - t0 < plan.duration_s],
-            0,
-            plan.duration_s,
-            late_after_s=late_after,
-        )
-        windows.insert(0, _window_dict("steady (outside the drill)", steady))
-        memory = analysis.memory_growth(
-            [s.at - t0 for s in m.samples],
-            [s.rss_bytes for s in m.samples],
-            warmup_s=thresholds.memory_warmup_s,
-            end_s=plan.duration_s,
-        )
-        found += checks.soak_checks(
-            plan, thresholds, steady=steady, brownout=brownout, memory=memory
-        )
-    else:
-        lost = frozenset(m.durability.lost_tickets)
-        recoveries = [
-            analysis.recovery(
-                records,
-                t0,
-                e.at,
-                window_s=thresholds.recovery_window_s,
-                success_ratio=thresholds.recovery_success_ratio,
-                horizon=t0 + plan.duration_s,
-                lost_tickets=lost,
-                tolerate_overload=thresholds.recovery_tolerates_overload,
-            )
-            for e in m.events
-        ]
-        for event, rec in zip(m.events, recoveries, strict=True):
-            faults.append({**event.as_dict(t0), "recovery": asdict(rec)})
-        windows.append(_window_dict("whole run", overall))
-        found += checks.chaos_checks(
-            plan, thresholds, events=m.events, recoveries=recoveries, workers_seen=m.workers_seen
-        )
-    if not faults:
-        faults = [e.as_dict(t0) for e in m.events]
-    window_s = float(max(2, min(10, round(plan.duration_s / 36))))
-    timeline = analysis.timeline(
-        records, t0, window_s=window_s, end_s=plan.duration_s, late_after_s=late_after
-    )
-    times = [s.at - t0 for s in m.samples]
-    plot_paths = [
-        plots.plot_latency(
-            report_dir / "latency.png", plan, timeline, targets=targets, markers=markers
-        ),
-        plots.plot_throughput(report_dir / "throughput.png", plan, timeline, markers=markers),
-        plots.plot_memory(
-            report_dir / "rss.png",
-            plan,
-            times,
-            [s.rss_bytes for s in m.samples],
-            [s.machine_cpu_pct for s in m.samples],
-            memory=memory,
-            warmup_s=thresholds.memory_warmup_s if memory else None,
-            markers=markers,
-        ),
-    ]
-    during = [s.machine_cpu_pct for s in m.samples if 0 <= s.at - t0 <= plan.duration_s]
-    data: dict[str, Any] = {
-        "windows": windows,
-        "faults": faults,
-        "memory": asdict(memory) if memory else None,
-        "totals": _window_dict("whole run", overall),
-        "durability": {**asdict(m.durability), "requests_lost": m.durability.requests_lost},
-        "timeline": [_window_dict(f"{w.start_s:g}", w) for w in timeline],
-        "plots": [p.name for p in plot_paths],
-        "alice_alive_at_end": m.alive,
-        "alice_ready_s": m.alice_ready_s,
-        "alice_settings": m.alice_settings,
-        "workers_seen": m.workers_seen,
-        "guardian_transitions": m.guardian_transitions,
-        "machine_cpu_mean_pct": sum(during) / len(during) if during else None,
-        "load_generator": {
-            "users": m.users,
-            "unfinished": m.unfinished,
-            "locust": metadata.version("locust"),
-        },
-        "t0_epoch": t0,
-    }
-    return found, data
-
-
 def run_scenario(plan: Plan, options: RunOptions, log: Callable[[str], None] = _log) -> RunResult:
     """Run ``plan`` and write its report; never raises for a failed run (see the verdict)."""
     thresholds = options.thresholds.for_smoke() if plan.smoke else options.thresholds
@@ -478,7 +309,7 @@ def run_scenario(plan: Plan, options: RunOptions, log: Callable[[str], None] = _
     found: list[checks.Check] = []
     try:
         measured = _measure(plan, options, report_dir)
-        found, data = _judge(plan, thresholds, measured, report_dir)
+        found, data = judge(plan, thresholds, measured, report_dir)
         verdict = run_verdict(found)
         base.update(data)
     except Exception as exc:  # any failure still gets its report, and `all` goes on
