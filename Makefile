@@ -11,7 +11,7 @@ WHEELS := .cache/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check lint typecheck format bench clean
+.PHONY: help install run test tools check lint typecheck format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

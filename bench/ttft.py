@@ -185,15 +185,22 @@ class DirectModel:
         from llama_cpp import Llama
 
         from alice.llm.prompt import FewShotPrompt
+        from alice.llm.providers.llamacpp import default_n_threads
 
-        self._llm: Any = Llama(model_path=str(model_path), n_ctx=params.n_ctx, verbose=False)
+        # The thread count Alice's worker uses by default, so both decode alike.
+        self._llm: Any = Llama(
+            model_path=str(model_path),
+            n_ctx=params.n_ctx,
+            n_threads=default_n_threads(),
+            verbose=False,
+        )
         self._prompt = FewShotPrompt()
         self._system = system_prompt
         self._params = params
 
     @property
     def n_threads(self) -> int:
-        """llama.cpp's thread count (llama-cpp-python's default, as in Alice)."""
+        """llama.cpp's thread count (Alice's default, `default_n_threads`)."""
         return int(self._llm.n_threads)
 
     def render(self, question: str) -> str:
@@ -399,7 +406,8 @@ def run_ttft(params: TtftParams, log: Any = print) -> dict[str, Any]:
     parameters["system_prompt"] = system_prompt
     parameters["alice_settings"] = alice_settings
     parameters["direct_call"] = (
-        "Llama(model_path, n_ctx=4096, verbose=False).create_completion(prompt, "
+        "Llama(model_path, n_ctx=4096, n_threads=default_n_threads(), verbose=False)"
+        ".create_completion(prompt, "
         "stream=True, temperature=0, max_tokens=max_tokens, stop=FewShotPrompt().stop)"
     )
     parameters["alice_call"] = (

@@ -29,6 +29,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import random
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -266,6 +267,13 @@ def _silent_log(_level: int, _text: bytes, _user_data: Any) -> None:
 
 def run_worker(conn: Connection, config: WorkerConfig) -> None:
     """Entry point of the worker process."""
+    # The server owns this process. A signal to the whole process group (Ctrl+C, or
+    # systemd/Kubernetes stopping the service) must stop the server, which then shuts
+    # the worker down; a worker dying of it first would be taken for a crash and
+    # respawned during shutdown. The killswitch uses SIGKILL, and a worker whose server
+    # is gone sees its pipe close and exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import llama_cpp
 
     global _silent_log

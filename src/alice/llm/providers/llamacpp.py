@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import math
 import multiprocessing
 import os
 import threading
@@ -40,7 +41,13 @@ from alice.health import ComponentHealth
 from alice.llm.providers._llamacpp_worker import WorkerConfig, run_worker
 from alice.llm.types import Chunk, CompletionRequest, FinishReason, Usage
 
-__all__ = ["BUNDLED_MODEL_FILE", "LlamaCppConfig", "LlamaCppProvider", "ensure_bundled_model"]
+__all__ = [
+    "BUNDLED_MODEL_FILE",
+    "LlamaCppConfig",
+    "LlamaCppProvider",
+    "default_n_threads",
+    "ensure_bundled_model",
+]
 
 log = structlog.get_logger("alice.llm")
 
@@ -77,9 +84,30 @@ class LlamaCppConfig:
             model_path=str(self.model_path),
             prompt_format=self.prompt_format,
             n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
+            n_threads=self.n_threads or default_n_threads(),
             n_batch=self.n_batch,
         )
+
+
+def default_n_threads() -> int:
+    """Every CPU this process may use: its affinity, capped by a cgroup v2 CPU quota.
+
+    llama-cpp-python's own default is half the cores, which on a small machine leaves
+    a core idle while requests queue: on two cores, both threads decode the bundled model
+    ~45% faster than one (docs/performance.md), and the Guardian then sees the CPU it
+    manages. ``ALICE_LLAMACPP_N_THREADS`` overrides it.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, _, period = Path("/sys/fs/cgroup/cpu.max").read_text().strip().partition(" ")
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period or "100000")))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota readable: the affinity decides
+    return max(1, cpus)
 
 
 def ensure_bundled_model(path: Path) -> Path:
@@ -283,6 +311,7 @@ class LlamaCppProvider:
             model=self._config.model_name,
             path=str(path),
             prompt_format=self._prompt_format,
+            threads=self._config.n_threads or default_n_threads(),
             worker_pid=worker.pid,
             load_ms=round((time.perf_counter() - started) * 1000),
         )
