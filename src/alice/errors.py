@@ -282,6 +282,17 @@ class StorageError(AliceError):
     status = 503
     default_message = "Storage is unavailable, try again shortly."
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = 2,
+    ) -> None:
+        # A database restart or failover takes seconds (the chaos drill measures 1-2 s);
+        # clients get told when to come back, as for every 503.
+        super().__init__(message, field=field, retry_after=retry_after)
+
 
 class DecryptionError(AliceError):
     """A stored value cannot be decrypted: its key is not configured, or it was altered.

@@ -24,7 +24,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alice.api.middleware import send_error
-from alice.errors import RateLimitedError, RequestTimeoutError, UnauthenticatedError
+from alice.errors import AliceError, RateLimitedError, RequestTimeoutError, UnauthenticatedError
 from alice.observability.context import child_span, note
 from alice.security.auth import Authenticator
 from alice.security.keys import Principal
@@ -100,10 +100,16 @@ class SecurityMiddleware:
             # A WebSocket handshake is refused before it is accepted; its "response" is
             # an HTTP answer where the server supports that (uvicorn does), else a close.
             send = _websocket_refusals(scope, send)
-        with child_span("auth") as span:
-            principal, decision, spec = await self._check(scope)
-            if principal is not None:
-                span.set_attribute("alice.tenant", principal.tenant_id)
+        try:
+            with child_span("auth") as span:
+                principal, decision, spec = await self._check(scope)
+                if principal is not None:
+                    span.set_attribute("alice.tenant", principal.tenant_id)
+        except AliceError as exc:
+            # The key store or the limiter is unreachable (a database restart): this runs
+            # before the app's error handlers, so answer here, as they would (503).
+            await send_error(send, exc)
+            return
         limit_headers = decision.headers(spec) if decision is not None else []
         if decision is not None and not decision.allowed:
             note(rate_limit_bucket="ip" if principal is None or principal.key_id is None else "key")
