@@ -106,10 +106,15 @@ def _verdict(check: dict[str, Any]) -> str:
     return result + " (95% CI straddles the limit: within noise)"
 
 
-def _targets(checks: list[dict[str, Any]]) -> str:
+def _targets(
+    checks: list[dict[str, Any]],
+    *,
+    informational: str = "under load, informational",
+    spread_header: str = "95% CI (bootstrap) or range",
+) -> str:
     rows = [
         [
-            c["name"] + ("" if c.get("headline", True) else " (under load, informational)"),
+            c["name"] + ("" if c.get("headline", True) else f" ({informational})"),
             f"{c['value']} {c['unit']}",
             _spread(c),
             f"{c['limit']} {c['unit']}",
@@ -117,7 +122,7 @@ def _targets(checks: list[dict[str, Any]]) -> str:
         ]
         for c in checks
     ]
-    return _table(["target", "measured", "95% CI (bootstrap) or range", "limit", "result"], rows)
+    return _table(["target", "measured", spread_header, "limit", "result"], rows)
 
 
 def _ttft_section(path: Path, result: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import _alice_settings, _header, _ms, _signed, _table, _verdict, _with_ci
-from bench.report import _spread as _ci_spread
 from bench.report import _targets as _targets_with_ci
 
 __all__ = [
@@ -542,17 +541,9 @@ _OBSERVABILITY_MEASURES = (
 
 def _informational_targets(checks: list[dict[str, Any]]) -> str:
     """Targets with their bootstrap CIs; those not in the summary marked informational."""
-    rows = [
-        [
-            c["name"] + ("" if c.get("headline", True) else " (informational)"),
-            f"{c['value']} {c['unit']}",
-            _ci_spread(c),
-            f"{c['limit']} {c['unit']}",
-            _verdict(c),
-        ]
-        for c in checks
-    ]
-    return _table(["target", "measured", "95% CI (bootstrap)", "limit", "result"], rows)
+    return _targets_with_ci(
+        checks, informational="informational", spread_header="95% CI (bootstrap)"
+    )
 
 
 def observability_section(path: Path, result: dict[str, Any]) -> str:
