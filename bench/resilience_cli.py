@@ -1,4 +1,4 @@
-"""Options and runs of the overload, killswitch, cache-hit, auth, privacy, observability benches.
+"""Options and runs of the benches after ttft and gateway (overload ... readiness).
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -15,10 +15,19 @@ from bench.killswitch import KillswitchParams, run_killswitch
 from bench.observability import ObservabilityParams, run_observability
 from bench.overload import OverloadParams, run_overload
 from bench.privacy import PrivacyParams, run_privacy
+from bench.readiness import ReadinessParams, run_readiness
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
 
-BENCHES = ("overload", "killswitch", "cache_hit", "auth", "privacy", "observability")
+BENCHES = (
+    "overload",
+    "killswitch",
+    "cache_hit",
+    "auth",
+    "privacy",
+    "observability",
+    "readiness",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,4 +155,7 @@ def runs(
         chosen.append(("privacy", lambda: run_privacy(_privacy(args))))
     if commands & {"all", "observability"}:
         chosen.append(("observability", lambda: run_observability(_observability(args))))
+    if commands & {"all", "readiness"}:
+        params = ReadinessParams(lines=50_000, rounds=1, quick=True) if args.quick else None
+        chosen.append(("readiness", lambda: run_readiness(params or ReadinessParams())))
     return chosen

@@ -1,0 +1,1 @@
+"""The checks, one module per area; each registers its checks on import (`readiness.registry`)."""

@@ -1,0 +1,665 @@
+"""Python source, analysed with the AST once, kept as compact facts.
+
+Each module is parsed once and reduced to `ModuleFacts` (imports, definitions with a
+stub flag, calls with their keyword names and leading string arguments, HTTP routes,
+identifiers used, secret-like literals, environment variables read, test names); the
+tree itself is dropped at once, so auditing a 250,000-line repository holds a few tens
+of MB of facts rather than gigabytes of AST nodes. Large repositories are parsed in a
+process pool (the parse is CPU-bound and the GIL would serialise it in threads).
+
+Checks ask `PyIndex` questions such as "is a class named like a circuit breaker defined
+with a real body, and used from code that is not a test?" (`PyIndex.is_wired`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from readiness.repo import MAX_FILE_BYTES, is_test_path
+
+__all__ = [
+    "Call",
+    "Def",
+    "Import",
+    "Loop",
+    "ModuleFacts",
+    "PyIndex",
+    "Route",
+    "SecretLiteral",
+    "analyse_source",
+    "build_index",
+]
+
+_HTTP_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "route", "api_route", "websocket"}
+)
+_SECRET_NAME = re.compile(
+    r"(api[_-]?key|secret|passw(or)?d|passwd|token|private[_-]?key|access[_-]?key|"
+    r"auth[_-]?key|credential|client[_-]?secret|dsn)",
+    re.IGNORECASE,
+)
+_PARALLEL_FROM_FILES = 200
+#: Protocol-level string constants worth keeping (header names, media types, service
+#: names such as ``bedrock-runtime``, URLs): short, no spaces.
+_TOKEN = re.compile(r"[A-Za-z][\w.+]*(?:[-/:][\w.+]+)+|https?://[^\s\"'<>]+")
+#: Calls whose first argument, when iterated over, hides the real iterable's name.
+_ITER_WRAPPERS = frozenset({"enumerate", "zip", "list", "tuple", "reversed", "sorted", "iter"})
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``import a.b`` or ``from a.b import c`` (recorded as ``a.b`` and ``a.b.c``).
+
+    ``bound``: the local name the statement binds to ``module`` (``a`` for ``import a.b``,
+    ``x`` for ``import a.b as x``, ``c`` for ``from a.b import c``; empty for the bare
+    ``a.b`` record of a ``from`` import).
+    """
+
+    module: str
+    line: int
+    bound: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Def:
+    """A function, method or class definition.
+
+    ``stub``: the body does nothing (``pass``, ``...``, ``raise NotImplementedError``,
+    a bare ``return``), after an optional docstring; for a class, no method besides
+    ``__init__`` has a real body.
+    """
+
+    name: str
+    kind: str  # "function" | "method" | "class"
+    line: int
+    end_line: int
+    stub: bool
+    parent: str | None = None
+    decorators: tuple[str, ...] = ()
+    bases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call: dotted callee text (``httpx.AsyncClient``, ``client.post``)."""
+
+    name: str
+    line: int
+    kwargs: tuple[str, ...] = ()
+    #: The first two positional arguments when they are string literals, else None.
+    args: tuple[str | None, ...] = ()
+    #: Lexically inside an ``async def`` (not in a nested ``def`` or ``lambda``).
+    in_async: bool = False
+    #: Keywords given as the literal ``None`` or ``False`` (``timeout=None`` disables).
+    off: tuple[str, ...] = ()
+    #: Called with ``**mapping``: keywords not seen here may be passed.
+    splat: bool = False
+
+    @property
+    def tail(self) -> str:
+        """The last component of the callee (``post`` for ``client.post``)."""
+        return self.name.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """A ``for``/``while`` loop whose body catches exceptions (``try``/``except``).
+
+    Such loops are how code retries (``for attempt in range(3)``, ``while True``) or
+    falls back (``for provider in providers``). ``iter`` is the iterable's dotted text
+    (``self.chain()``, ``range()``; the first argument of ``enumerate``/``zip``/... as
+    ``enumerate(providers)``), empty for ``while``; ``target`` the loop variable(s).
+    ``handled``: some handler does not end by re-raising, so the loop goes on after an
+    error. ``sleeps``: it calls ``*.sleep``; ``backoff``: a sleep's delay is computed and
+    the loop multiplies or calls something to compute it (not a fixed pause).
+    """
+
+    kind: str  # "for" | "while"
+    line: int
+    end_line: int
+    iter: str
+    target: str
+    handled: bool
+    sleeps: bool
+    backoff: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An HTTP route registered by a decorator or an ``add_*route`` call."""
+
+    method: str
+    path: str
+    line: int
+    handler: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecretLiteral:
+    """A string literal assigned to a secret-like name (the value is masked on output)."""
+
+    name: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleFacts:
+    """What the auditor keeps of one Python file."""
+
+    path: str
+    test: bool
+    lines: int
+    error: str | None = None
+    imports: tuple[Import, ...] = ()
+    defs: tuple[Def, ...] = ()
+    calls: tuple[Call, ...] = ()
+    routes: tuple[Route, ...] = ()
+    names: frozenset[str] = frozenset()
+    secrets: tuple[SecretLiteral, ...] = ()
+    env: tuple[tuple[str, int], ...] = ()
+    tests: tuple[tuple[str, int], ...] = ()
+    strings: tuple[tuple[str, int], ...] = field(default=())
+    #: Protocol-level string constants (``Retry-After``, ``text/event-stream``, URLs).
+    tokens: tuple[tuple[str, int], ...] = ()
+    loops: tuple[Loop, ...] = ()
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else node.attr
+    if isinstance(node, ast.Call):
+        return _dotted(node.func) + "()"
+    return ""
+
+
+def _is_stub_body(body: list[ast.stmt]) -> bool:
+    statements = body
+    if (
+        statements
+        and isinstance(statements[0], ast.Expr)
+        and isinstance(statements[0].value, ast.Constant)
+        and isinstance(statements[0].value.value, str)
+    ):
+        statements = statements[1:]
+    if not statements:
+        return True
+    for statement in statements:
+        if isinstance(statement, ast.Pass):
+            continue
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # ``...`` or a stray string
+        if isinstance(statement, ast.Raise):
+            exc = statement.exc
+            target = exc.func if isinstance(exc, ast.Call) else exc
+            if target is not None and _dotted(target) in ("NotImplementedError", "NotImplemented"):
+                continue
+            return False
+        if isinstance(statement, ast.Return) and (
+            statement.value is None
+            or (isinstance(statement.value, ast.Constant) and statement.value.value is None)
+        ):
+            continue
+        return False
+    return True
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, test: bool) -> None:
+        self.test = test
+        self.imports: list[Import] = []
+        self.defs: list[Def] = []
+        self.calls: list[Call] = []
+        self.routes: list[Route] = []
+        self.names: set[str] = set()
+        self.secrets: list[SecretLiteral] = []
+        self.env: list[tuple[str, int]] = []
+        self.tests: list[tuple[str, int]] = []
+        self.strings: list[tuple[str, int]] = []
+        self.tokens: list[tuple[str, int]] = []
+        self.loops: list[Loop] = []
+        self._class: list[str] = []
+        #: Whether each enclosing function scope is ``async def`` (lambdas and classes
+        #: are synchronous scopes).
+        self._async: list[bool] = []
+        #: Names of the enclosing definitions: a name used inside its own definition
+        #: (recursion, a type hint in its own methods) is not a use.
+        self._inside: list[str] = []
+
+    # --- imports ----------------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            bound = alias.asname or alias.name.split(".", 1)[0]
+            self.imports.append(Import(alias.name, node.lineno, bound))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        if node.level == 0 and base:
+            self.imports.append(Import(base, node.lineno))
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                self.imports.append(Import(f"{base}.{alias.name}", node.lineno, bound))
+
+    # --- definitions ------------------------------------------------------------------
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        parent = self._class[-1] if self._class else None
+        decorators = tuple(_dotted(d) for d in node.decorator_list)
+        self.defs.append(
+            Def(
+                node.name,
+                "method" if parent else "function",
+                node.lineno,
+                node.end_lineno or node.lineno,
+                _is_stub_body(node.body),
+                parent,
+                decorators,
+            )
+        )
+        if self.test and node.name.startswith("test"):
+            self.tests.append(
+                (node.name if parent is None else f"{parent}.{node.name}", node.lineno)
+            )
+        for decorator in node.decorator_list:
+            self._route_decorator(decorator, node.name)
+        self._inside.append(node.name)
+        # Decorators, defaults and annotations run in the enclosing scope; only the body
+        # runs in this function's (a)synchronous scope.
+        for child in (*node.decorator_list, node.args, node.returns):
+            if child is not None:
+                self.visit(child)
+        self._async.append(isinstance(node, ast.AsyncFunctionDef))
+        for statement in node.body:
+            self.visit(statement)
+        self._async.pop()
+        self._inside.pop()
+
+    visit_FunctionDef = _function
+    visit_AsyncFunctionDef = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        methods = [n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        real = [
+            m
+            for m in methods
+            if m.name not in ("__init__", "__repr__") and not _is_stub_body(m.body)
+        ]
+        body_stub = _is_stub_body([n for n in node.body if not isinstance(n, ast.Assign)])
+        stub = not real and (bool(methods) or body_stub)
+        self.defs.append(
+            Def(
+                node.name,
+                "class",
+                node.lineno,
+                node.end_lineno or node.lineno,
+                stub,
+                self._class[-1] if self._class else None,
+                tuple(_dotted(d) for d in node.decorator_list),
+                tuple(_dotted(b) for b in node.bases),
+            )
+        )
+        self._class.append(node.name)
+        self._inside.append(node.name)
+        self._async.append(False)
+        self.generic_visit(node)
+        self._async.pop()
+        self._inside.pop()
+        self._class.pop()
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._async.append(False)
+        self.generic_visit(node)
+        self._async.pop()
+
+    # --- loops that catch errors (retries, fallbacks) ---------------------------------
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> None:
+        fact = _guarded_loop(node)
+        if fact is not None:
+            self.loops.append(fact)
+        self.generic_visit(node)
+
+    visit_For = _loop
+    visit_AsyncFor = _loop
+    visit_While = _loop
+
+    def _route_decorator(self, decorator: ast.expr, handler: str) -> None:
+        if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
+            return
+        method = decorator.func.attr
+        if method not in _HTTP_METHODS or not decorator.args:
+            return
+        first = decorator.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            self.routes.append(Route(method.upper(), first.value, decorator.lineno, handler))
+
+    # --- uses -------------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _dotted(node.func)
+        if name:
+            args = tuple(
+                a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None
+                for a in node.args[:2]
+            )
+            kwargs = tuple(k.arg for k in node.keywords if k.arg)
+            off = tuple(
+                k.arg
+                for k in node.keywords
+                if k.arg
+                and isinstance(k.value, ast.Constant)
+                and (k.value.value is None or k.value.value is False)
+            )
+            self.calls.append(
+                Call(
+                    name,
+                    node.lineno,
+                    kwargs,
+                    args,
+                    in_async=bool(self._async and self._async[-1]),
+                    off=off,
+                    splat=any(k.arg is None for k in node.keywords),
+                )
+            )
+            tail = name.rsplit(".", 1)[-1]
+            if tail in ("add_api_route", "add_route", "add_url_rule", "add_websocket_route"):
+                path = args[0] if args else None
+                if path:
+                    self.routes.append(Route("ANY", path, node.lineno, ""))
+            if tail in ("getenv", "get", "pop") and ("environ" in name or tail == "getenv"):
+                if args and args[0]:
+                    self.env.append((args[0], node.lineno))
+            for keyword in node.keywords:
+                self._secret(keyword.arg or "", keyword.value, node.lineno)
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if (
+            _dotted(node.value).endswith("environ")
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            self.env.append((node.slice.value, node.lineno))
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load) and node.id not in self._inside:
+            self.names.add(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and node.attr not in self._inside:
+            self.names.add(node.attr)
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._secret(_dotted(target), node.value, node.lineno)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self._secret(_dotted(node.target), node.value, node.lineno)
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values, strict=True):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                self._secret(key.value, value, value.lineno)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        # Route-like strings ("/health", "/metrics") anywhere: probes in tests or clients.
+        value = node.value
+        if isinstance(value, str) and 1 < len(value) < 80 and value.startswith("/"):
+            self.strings.append((value, node.lineno))
+        elif isinstance(value, str) and 2 < len(value) <= 200 and _TOKEN.fullmatch(value):
+            self.tokens.append((value, node.lineno))
+
+    def _secret(self, name: str, value: ast.expr, line: int) -> None:
+        if (
+            name
+            and isinstance(value, ast.Constant)
+            and isinstance(value.value, str)
+            and len(value.value) >= 8
+            and _SECRET_NAME.search(name.rsplit(".", 1)[-1])
+        ):
+            self.secrets.append(SecretLiteral(name, value.value, line))
+
+
+def _loop_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a loop's body, not descending into nested definitions."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _iter_text(node: ast.expr) -> str:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _ITER_WRAPPERS
+        and node.args
+    ):
+        return f"{node.func.id}({_dotted(node.args[0])})"
+    return _dotted(node)
+
+
+def _guarded_loop(node: ast.For | ast.AsyncFor | ast.While) -> Loop | None:
+    """The loop's `Loop` fact, or None when its body catches nothing."""
+    tries = False
+    handled = False
+    sleeps = False
+    computed_sleep = False
+    scales = False
+    for child in _loop_nodes(node.body):
+        if isinstance(child, ast.Try | ast.TryStar) and child.handlers:
+            tries = True
+            handled = handled or any(
+                not (h.body and isinstance(h.body[-1], ast.Raise)) for h in child.handlers
+            )
+        elif isinstance(child, ast.Call) and _dotted(child.func).rsplit(".", 1)[-1] == "sleep":
+            sleeps = True
+            delay = child.args[0] if child.args else None
+            computed_sleep = computed_sleep or (
+                delay is not None and not isinstance(delay, ast.Constant)
+            )
+            if delay is not None:
+                scales = scales or any(isinstance(n, ast.Call) for n in ast.walk(delay))
+        elif isinstance(child, ast.BinOp | ast.AugAssign) and isinstance(
+            child.op, ast.Mult | ast.Pow | ast.LShift
+        ):
+            scales = True
+    if not tries:
+        return None
+    if isinstance(node, ast.While):
+        kind, iterable, target = "while", "", ""
+    else:
+        kind, iterable = "for", _iter_text(node.iter)
+        names = [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+        target = ",".join(names)
+    return Loop(
+        kind,
+        node.lineno,
+        node.end_lineno or node.lineno,
+        iterable,
+        target,
+        handled,
+        sleeps,
+        computed_sleep and scales,
+    )
+
+
+def analyse_source(path: str, source: str) -> ModuleFacts:
+    """Facts of one module's ``source`` (``path`` is repository-relative)."""
+    test = is_test_path(path)
+    lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        return ModuleFacts(path, test, lines, error=f"{type(exc).__name__}: {exc}")
+    visitor = _Visitor(test)
+    visitor.visit(tree)
+    del tree
+    return ModuleFacts(
+        path=path,
+        test=test,
+        lines=lines,
+        imports=tuple(visitor.imports),
+        defs=tuple(visitor.defs),
+        calls=tuple(visitor.calls),
+        routes=tuple(visitor.routes),
+        names=frozenset(visitor.names),
+        secrets=tuple(visitor.secrets),
+        env=tuple(visitor.env),
+        tests=tuple(visitor.tests),
+        strings=tuple(visitor.strings),
+        tokens=tuple(visitor.tokens),
+        loops=tuple(visitor.loops),
+    )
+
+
+def _analyse_files(root: str, paths: list[str]) -> list[ModuleFacts]:
+    out = []
+    for path in paths:
+        full = Path(root) / path
+        try:
+            if full.stat().st_size > MAX_FILE_BYTES:
+                continue
+            source = full.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        out.append(analyse_source(path, source))
+    return out
+
+
+def build_index(root: Path, paths: list[str], *, workers: int | None = None) -> PyIndex:
+    """Parse ``paths`` under ``root``; in a process pool when there are many."""
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if workers <= 1 or len(paths) < _PARALLEL_FROM_FILES:
+        return PyIndex(_analyse_files(str(root), paths))
+    # Chunks of ~50 files: small enough to balance, big enough to amortise pickling.
+    chunks = [paths[i : i + 50] for i in range(0, len(paths), 50)]
+    modules: list[ModuleFacts] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(_analyse_files, [str(root)] * len(chunks), chunks):
+            modules.extend(part)
+    return PyIndex(modules)
+
+
+class PyIndex:
+    """Queries over every module's facts."""
+
+    def __init__(self, modules: Iterable[ModuleFacts]) -> None:
+        self.modules: tuple[ModuleFacts, ...] = tuple(sorted(modules, key=lambda m: m.path))
+        self.source = tuple(m for m in self.modules if not m.test)
+        self.tests = tuple(m for m in self.modules if m.test)
+        used: dict[str, set[str]] = defaultdict(set)
+        for module in self.source:
+            for name in module.names:
+                used[name].add(module.path)
+        self._used_in_source = used
+        self._bound: dict[str, dict[str, str]] = {}
+
+    @property
+    def lines(self) -> int:
+        """Total lines of Python."""
+        return sum(m.lines for m in self.modules)
+
+    @property
+    def test_count(self) -> int:
+        """Number of test functions."""
+        return sum(len(m.tests) for m in self.tests)
+
+    def imports(self, *prefixes: str, tests: bool = False) -> Iterator[tuple[ModuleFacts, Import]]:
+        """Imports of any of ``prefixes`` (a module or a submodule of it)."""
+        for module in self.tests if tests else self.source:
+            for item in module.imports:
+                if any(item.module == p or item.module.startswith(p + ".") for p in prefixes):
+                    yield module, item
+
+    def calls(
+        self, match: Callable[[Call], bool], *, tests: bool = False
+    ) -> Iterator[tuple[ModuleFacts, Call]]:
+        """Calls for which ``match`` holds."""
+        for module in self.tests if tests else self.source:
+            for call in module.calls:
+                if match(call):
+                    yield module, call
+
+    def defs(
+        self, pattern: re.Pattern[str], *, kinds: tuple[str, ...] = ("function", "method", "class")
+    ) -> Iterator[tuple[ModuleFacts, Def]]:
+        """Source definitions whose name matches ``pattern``."""
+        for module in self.source:
+            for item in module.defs:
+                if item.kind in kinds and pattern.search(item.name):
+                    yield module, item
+
+    def used_in_source(self, name: str) -> frozenset[str]:
+        """Paths of non-test modules that use the identifier ``name``."""
+        return frozenset(self._used_in_source.get(name, ()))
+
+    def is_wired(self, module: ModuleFacts, item: Def) -> bool:
+        """A real (non-stub) definition used by non-test code.
+
+        A method counts as used through its name (``breaker.call(...)``); a function or
+        class through its name anywhere in source, its own module included (the
+        definition's own name is not a use).
+        """
+        if item.stub:
+            return False
+        return bool(self.used_in_source(item.name))
+
+    def qualify(self, module: ModuleFacts, name: str) -> str:
+        """``name`` (dotted callee text) with its first part resolved through the module's
+        imports: ``AsyncClient`` -> ``httpx.AsyncClient`` after ``from httpx import
+        AsyncClient``; ``hx.get`` -> ``httpx.get`` after ``import httpx as hx``. Names not
+        bound by an import come back unchanged.
+        """
+        bound = self._bound.get(module.path)
+        if bound is None:
+            bound = {i.bound: i.module for i in module.imports if i.bound}
+            for item in module.imports:
+                # ``import a.b`` binds ``a`` (to ``a``); keep that mapping plain.
+                if item.bound and "." in item.module and item.bound == item.module.split(".")[0]:
+                    bound[item.bound] = item.bound
+            self._bound[module.path] = bound  # benign race: every thread computes the same
+        head, _, rest = name.partition(".")
+        target = bound.get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
+
+    @staticmethod
+    def enclosing(module: ModuleFacts, line: int) -> Def | None:
+        """The innermost function or method whose body spans ``line``."""
+        best: Def | None = None
+        for item in module.defs:
+            if item.kind != "class" and item.line <= line <= item.end_line:
+                if best is None or item.line >= best.line:
+                    best = item
+        return best
+
+    @staticmethod
+    def calls_in(module: ModuleFacts, item: Def) -> Iterator[Call]:
+        """Calls made within ``item``'s lines (nested definitions included)."""
+        for call in module.calls:
+            if item.line <= call.line <= item.end_line:
+                yield call
+
+    def routes(self) -> Iterator[tuple[ModuleFacts, Route]]:
+        """Every route registered in source."""
+        for module in self.source:
+            for route in module.routes:
+                yield module, route
