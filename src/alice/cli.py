@@ -1,4 +1,4 @@
-"""``alice``: the command line (serve, chat, migrate, models, tenants, keys, gdpr, db, logs, slo).
+"""``alice`` commands: serve, chat, migrate, models, tenants, keys, gdpr, audit, db, logs, slo.
 
 Every command validates settings first; a wrong value ends the command with one line
 on stderr naming the setting and what it accepts, and exit code 2.
@@ -19,9 +19,11 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from alice.errors import AliceError, ConfigurationError
 from alice.settings import Settings, load_settings
+from readiness.cli import audit as readiness_audit
 
 if TYPE_CHECKING:
     from alice.store.tenants import IssuedKey, KeyStore
@@ -437,7 +439,31 @@ gdpr_app = typer.Typer(
     help="GDPR: export and erase a person's data, run retention (configured database).",
     no_args_is_help=True,
 )
-audit_app = typer.Typer(help="The audit log (append-only).", no_args_is_help=True)
+
+
+class _AuditGroup(TyperGroup):
+    """``alice audit``: the readiness audit of a repository, and the audit log.
+
+    ``alice audit PATH`` (or ``alice audit readiness PATH``) runs the ``readiness`` command;
+    ``alice audit list`` reads the audit log. Anything that is not a subcommand's name goes
+    to the readiness audit.
+    """
+
+    # ctx is typer's vendored click Context (not public API, hence Any).
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [_READINESS_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+_READINESS_COMMAND = "readiness"
+audit_app = typer.Typer(
+    cls=_AuditGroup,
+    help="Audit a repository for production readiness (alice audit PATH), or read the "
+    "audit log (alice audit list).",
+    no_args_is_help=True,
+)
+audit_app.command(_READINESS_COMMAND)(readiness_audit)
 app.add_typer(gdpr_app, name="gdpr")
 app.add_typer(audit_app, name="audit")
 
