@@ -11,10 +11,9 @@ in threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from readiness.manifests import Dependencies
 from readiness.model import STRENGTH_WEIGHT, Evidence, Outcome, Status
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
     from readiness.live import LiveProbe
 
 __all__ = ["AuditContext", "AuditOptions", "grade", "strongest"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +57,56 @@ class AuditContext:
         self._notes: list[str] = []
         self._lock = threading.Lock()
         self._analysers: Analysers | None = None
+        self._build_lock = threading.Lock()
+        self._part_locks: dict[str, threading.Lock] = {}
+        self._built: dict[str, Any] = {}
 
     # --- lazily built parts -----------------------------------------------------------
-    @cached_property
+    # Each is built once, by whichever check thread asks first, while the others wait
+    # (functools.cached_property does not lock from Python 3.12 on: the live probe
+    # would run once per thread).
+    def _once(self, name: str, build: Callable[[], _T]) -> _T:
+        with self._build_lock:
+            lock = self._part_locks.setdefault(name, threading.Lock())
+        with lock:  # one lock per part: the live probe does not hold up the configs
+            if name not in self._built:
+                self._built[name] = build()
+            value: _T = self._built[name]
+            return value
+
+    @property
     def deps(self) -> Dependencies:
         """Declared dependencies."""
-        return Dependencies(self.repo)
+        return self._once("deps", lambda: Dependencies(self.repo))
 
-    @cached_property
+    @property
     def configs(self) -> Configs:
         """Parsed Dockerfiles, compose, Kubernetes, Terraform, CI workflows, rules."""
         from readiness.configs import Configs
 
-        return Configs(self.repo)
+        def build() -> Configs:
+            configs = Configs(self.repo)
+            for text in configs.notes:  # files that failed to parse, Helm charts not rendered
+                self.note(text)
+            return configs
 
-    @cached_property
+        return self._once("configs", build)
+
+    @property
     def live(self) -> LiveProbe | None:
         """The running deployment's probe results (None without ``--url``)."""
-        if not self.options.url:
+        url = self.options.url
+        if not url:
             return None
         from readiness.live import LiveProbe
 
-        return LiveProbe.run(
-            self.options.url,
-            requests=self.options.live_requests,
-            headers=dict(self.options.live_headers),
+        return self._once(
+            "live",
+            lambda: LiveProbe.run(
+                url,
+                requests=self.options.live_requests,
+                headers=dict(self.options.live_headers),
+            ),
         )
 
     def attach_analysers(self, analysers: Analysers) -> None:
