@@ -11,6 +11,7 @@ a bad suppressions or weights file, an unknown format), with one line on stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -240,8 +241,7 @@ def audit(
         _bad_input(str(exc))
     text = render(report, format)
     if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_stdout(text)
     else:
         try:
             out.write_text(text, encoding="utf-8")
@@ -255,6 +255,17 @@ def audit(
             _gate(weakest.score if weakest is not None else None, fail_under, gate, label)
         else:
             _gate(report.overall, fail_under, gate, "overall score")
+
+
+def _write_stdout(text: str) -> None:
+    """The report on stdout; a reader that went away (``| head``) is not an error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _summary(report: AuditReport, out: Path | None) -> None:

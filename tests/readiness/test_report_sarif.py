@@ -165,7 +165,9 @@ def test_live_evidence_has_a_logical_location_and_the_url_in_the_message() -> No
             ]
         }
     ]
-    assert f"Probed: {LIVE_URL}/healthz" in latency["message"]["text"]
+    assert latency["message"]["text"] == (
+        f"Live latency: p95 latency 850 ms over 20 requests. Probed: {LIVE_URL}/healthz"
+    )
     assert "physicalLocation" not in json.dumps(latency)
 
 
@@ -179,7 +181,7 @@ def test_finding_without_evidence_has_a_repository_logical_location() -> None:
             ]
         }
     ]
-    assert item["message"]["text"] == "Ci runs tests: No CI"
+    assert item["message"]["text"] == "Ci runs tests: No CI."
 
 
 def test_suppressed_findings_carry_the_reason() -> None:

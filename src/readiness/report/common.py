@@ -31,6 +31,7 @@ __all__ = [
     "gap_counts",
     "redact",
     "result_severity",
+    "sentence",
     "sorted_notes",
     "top_risks",
     "total_hours",
@@ -69,6 +70,12 @@ _SECRET_PATTERNS = re.compile(
 def redact(text: str) -> str:
     """``text`` with well-known credential formats masked (first 4 characters kept)."""
     return _SECRET_PATTERNS.sub(lambda m: m.group(0)[:4] + "****", text)
+
+
+def sentence(text: str) -> str:
+    """One line of prose ending like a sentence (summaries often lack the period)."""
+    text = " ".join(text.split())
+    return text if not text or text[-1] in ".!?:" else f"{text}."
 
 
 def result_severity(result: CheckResult) -> Severity:

@@ -28,6 +28,7 @@ from readiness.report.common import (
     gap_counts,
     redact,
     result_severity,
+    sentence,
     sorted_notes,
     top_risks,
     total_hours,
@@ -45,9 +46,8 @@ def _inline(text: str) -> str:
 
 
 def _sentence(text: str) -> str:
-    """Prose that ends like a sentence (summaries are often written without a period)."""
-    text = _inline(text)
-    return text if not text or text[-1] in ".!?:" else f"{text}."
+    """Prose that ends like a sentence, secrets masked."""
+    return sentence(redact(text))
 
 
 def _cell(text: str) -> str:

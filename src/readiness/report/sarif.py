@@ -24,7 +24,13 @@ from typing import Any
 from urllib.parse import quote
 
 from readiness.model import AuditReport, CheckResult, CheckSpec, Evidence, Severity
-from readiness.report.common import TOOL_NAME, redact, result_severity, sorted_notes
+from readiness.report.common import (
+    TOOL_NAME,
+    redact,
+    result_severity,
+    sentence,
+    sorted_notes,
+)
 
 __all__ = ["SARIF_SCHEMA", "SARIF_VERSION", "render_sarif", "sarif_dict"]
 
@@ -114,13 +120,11 @@ def _locations(result: CheckResult) -> list[dict[str, Any]]:
 
 def _message(result: CheckResult) -> str:
     outcome = result.outcome
-    parts = [f"{result.spec.title}: {outcome.summary}"]
-    parts.extend(outcome.gaps)
+    parts = [sentence(p) for p in (f"{result.spec.title}: {outcome.summary}", *outcome.gaps)]
     urls = list(dict.fromkeys(e.path for e in outcome.evidence if _is_live(e)))
     if urls:
-        parts.append("Probed: " + ", ".join(urls))
-    text = " ".join(p.strip() for p in parts if p.strip())
-    return redact(text)
+        parts.append("Probed: " + ", ".join(urls))  # no period: it would read as the URL's
+    return redact(" ".join(p for p in parts if p))
 
 
 def _fingerprint(result: CheckResult) -> str:
