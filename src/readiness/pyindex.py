@@ -170,6 +170,9 @@ class ModuleFacts:
     #: Protocol-level string constants (``Retry-After``, ``text/event-stream``, URLs).
     tokens: tuple[tuple[str, int], ...] = ()
     loops: tuple[Loop, ...] = ()
+    #: In tests: ``(status, line)`` for comparisons of a ``*status*``/``*code`` value with
+    #: an HTTP error status literal (``assert r.status_code == 503``).
+    statuses: tuple[tuple[int, int], ...] = ()
 
 
 def _dotted(node: ast.AST) -> str:
@@ -227,6 +230,7 @@ class _Visitor(ast.NodeVisitor):
         self.tests: list[tuple[str, int]] = []
         self.strings: list[tuple[str, int]] = []
         self.tokens: list[tuple[str, int]] = []
+        self.statuses: list[tuple[int, int]] = []
         self.loops: list[Loop] = []
         self._class: list[str] = []
         #: Whether each enclosing function scope is ``async def`` (lambdas and classes
@@ -414,6 +418,16 @@ class _Visitor(ast.NodeVisitor):
                 self._secret(key.value, value, value.lineno)
         self.generic_visit(node)
 
+    def visit_Compare(self, node: ast.Compare) -> None:
+        if self.test:
+            sides = [node.left, *node.comparators]
+            named = any(_dotted(n).rsplit(".", 1)[-1].endswith(("status", "code")) for n in sides)
+            for side in sides:
+                value = side.value if isinstance(side, ast.Constant) else None
+                if named and isinstance(value, int) and 400 <= value <= 599:
+                    self.statuses.append((value, node.lineno))
+        self.generic_visit(node)
+
     def visit_Constant(self, node: ast.Constant) -> None:
         # Route-like strings ("/health", "/metrics") anywhere: probes in tests or clients.
         value = node.value
@@ -526,6 +540,7 @@ def analyse_source(path: str, source: str) -> ModuleFacts:
         strings=tuple(visitor.strings),
         tokens=tuple(visitor.tokens),
         loops=tuple(visitor.loops),
+        statuses=tuple(visitor.statuses),
     )
 
 
