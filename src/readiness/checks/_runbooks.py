@@ -45,7 +45,7 @@ class Procedure:
 
 ROLLBACK = Procedure(
     "rollback",
-    re.compile(r"roll[\s-]?back|revert|downgrad|undo|back[\s-]?out", re.I),
+    re.compile(r"roll(ing|ed)?[\s-]?back|revert|downgrad|undo|back[\s-]?out", re.I),
     re.compile(
         r"kubectl\s+(argo\s+rollouts\s+)?(rollout\s+)?undo|helm\s+rollback|alembic\s+downgrade|"
         r"git\s+revert|argocd\s+app\s+rollback|flyway\s+undo|docker\s+service\s+rollback|"
@@ -122,7 +122,7 @@ def documented(ctx: AuditContext, procedure: Procedure) -> DocProcedure:
     docs = ctx.repo.doc_files
     for match in ctx.repo.grep(procedure.command, docs):
         steps.append(Evidence(match.path, match.line, "docs", f"command: {match.text[:80]}"))
-    if not steps and not mentions:
+    if not steps and not mentions and not placeholders:
         for match in ctx.repo.grep(procedure.mention, docs):
             mentions.append(Evidence(match.path, match.line, "docs", f"mention: {match.text[:80]}"))
             if len(mentions) >= 4:

@@ -47,11 +47,11 @@ _KIND_IMPORTS: dict[str, tuple[str, ...]] = {
 _KIND_MARKERS = re.compile(r"pytest\.mark\.(integration|e2e|slow|load|benchmark|contract)")
 _KIND_POINTS = {"unit": 10, "integration": 10, "e2e": 10, "load": 10, "property": 10, "contract": 5}
 _OTHER_TESTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (r"*_test.go", re.compile(r"^func Test\w+\(")),
-    (r"*.test.[jt]s*", re.compile(r"^\s*(it|test)\s*\(\s*['\"`]")),
-    (r"*.spec.[jt]s*", re.compile(r"^\s*(it|test)\s*\(\s*['\"`]")),
-    (r"*Test.java", re.compile(r"^\s*@Test\b")),
-    (r"*.rs", re.compile(r"^\s*#\[(tokio::)?test\]")),
+    (r"*_test.go", re.compile(r"^func Test\w+\(", re.M)),
+    (r"*.test.[jt]s*", re.compile(r"^\s*(it|test)\s*\(\s*['\"`]", re.M)),
+    (r"*.spec.[jt]s*", re.compile(r"^\s*(it|test)\s*\(\s*['\"`]", re.M)),
+    (r"*Test.java", re.compile(r"^\s*@Test\b", re.M)),
+    (r"*.rs", re.compile(r"^\s*#\[(tokio::)?test\]", re.M)),
 )
 
 
@@ -104,8 +104,12 @@ def _other_tests(ctx: AuditContext) -> list[Evidence]:
     out = []
     for pattern, regex in _OTHER_TESTS:
         paths = ctx.repo.glob(pattern)
-        counts = Counter(m.path for m in ctx.repo.grep(regex, paths))
-        out += [Evidence(p, 1, "test", f"{n} tests") for p, n in counts.items()]
+        counts: Counter[str] = Counter()
+        first: dict[str, int] = {}
+        for match in ctx.repo.grep(regex, paths):
+            counts[match.path] += 1
+            first.setdefault(match.path, match.line)
+        out += [Evidence(p, first[p], "test", f"{n} tests") for p, n in counts.items()]
     return out
 
 
