@@ -97,7 +97,8 @@ class Call:
     args: tuple[str | None, ...] = ()
     #: Lexically inside an ``async def`` (not in a nested ``def`` or ``lambda``).
     in_async: bool = False
-    #: Keywords given as the literal ``None`` or ``False`` (``timeout=None`` disables).
+    #: Keywords given as the literal ``None``, ``False`` or ``0`` (``timeout=None``,
+    #: ``max_retries=0`` turn a safeguard off).
     off: tuple[str, ...] = ()
     #: Called with ``**mapping``: keywords not seen here may be passed.
     splat: bool = False
@@ -115,10 +116,12 @@ class Loop:
     Such loops are how code retries (``for attempt in range(3)``, ``while True``) or
     falls back (``for provider in providers``). ``iter`` is the iterable's dotted text
     (``self.chain()``, ``range()``; the first argument of ``enumerate``/``zip``/... as
-    ``enumerate(providers)``), empty for ``while``; ``target`` the loop variable(s).
-    ``handled``: some handler does not end by re-raising, so the loop goes on after an
-    error. ``sleeps``: it calls ``*.sleep``; ``backoff``: a sleep's delay is computed and
-    the loop multiplies or calls something to compute it (not a fixed pause).
+    ``enumerate(providers)``); for ``while``, the names its condition reads, space
+    separated. ``target``: the loop variable(s), comma separated. ``counters``: names
+    the body increments (``attempt += 1``). ``handled``: some handler does not end by
+    re-raising, so the loop goes on after an error. ``sleeps``: it calls ``*.sleep``;
+    ``backoff``: a sleep's delay is computed and the loop multiplies or calls something
+    to compute it (not a fixed pause).
     """
 
     kind: str  # "for" | "while"
@@ -129,6 +132,7 @@ class Loop:
     handled: bool
     sleeps: bool
     backoff: bool
+    counters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +363,7 @@ class _Visitor(ast.NodeVisitor):
                 for k in node.keywords
                 if k.arg
                 and isinstance(k.value, ast.Constant)
-                and (k.value.value is None or k.value.value is False)
+                and (k.value.value is None or k.value.value is False or k.value.value == 0)
             )
             self.calls.append(
                 Call(
@@ -476,6 +480,7 @@ def _guarded_loop(node: ast.For | ast.AsyncFor | ast.While) -> Loop | None:
     sleeps = False
     computed_sleep = False
     scales = False
+    counters: list[str] = []
     for child in _loop_nodes(node.body):
         if isinstance(child, ast.Try | ast.TryStar) and child.handlers:
             tries = True
@@ -494,10 +499,19 @@ def _guarded_loop(node: ast.For | ast.AsyncFor | ast.While) -> Loop | None:
             child.op, ast.Mult | ast.Pow | ast.LShift
         ):
             scales = True
+        if isinstance(child, ast.AugAssign) and isinstance(child.op, ast.Add):
+            name = _dotted(child.target).rsplit(".", 1)[-1]
+            if name and name not in counters:
+                counters.append(name)
     if not tries:
         return None
     if isinstance(node, ast.While):
-        kind, iterable, target = "while", "", ""
+        read = [
+            n.id if isinstance(n, ast.Name) else n.attr
+            for n in ast.walk(node.test)
+            if isinstance(n, ast.Name | ast.Attribute)
+        ]
+        kind, iterable, target = "while", " ".join(dict.fromkeys(read)), ""
     else:
         kind, iterable = "for", _iter_text(node.iter)
         names = [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
@@ -511,6 +525,7 @@ def _guarded_loop(node: ast.For | ast.AsyncFor | ast.While) -> Loop | None:
         handled,
         sleeps,
         computed_sleep and scales,
+        tuple(counters),
     )
 
 
@@ -637,10 +652,11 @@ class PyIndex:
         return bool(self.used_in_source(item.name))
 
     def qualify(self, module: ModuleFacts, name: str) -> str:
-        """``name`` (dotted callee text) with its first part resolved through the module's
-        imports: ``AsyncClient`` -> ``httpx.AsyncClient`` after ``from httpx import
-        AsyncClient``; ``hx.get`` -> ``httpx.get`` after ``import httpx as hx``. Names not
-        bound by an import come back unchanged.
+        """``name`` (dotted callee text) resolved through the module's imports.
+
+        ``AsyncClient`` -> ``httpx.AsyncClient`` after ``from httpx import AsyncClient``;
+        ``hx.get`` -> ``httpx.get`` after ``import httpx as hx``. Names not bound by an
+        import come back unchanged.
         """
         bound = self._bound.get(module.path)
         if bound is None:
@@ -661,9 +677,9 @@ class PyIndex:
         """The innermost function or method whose body spans ``line``."""
         best: Def | None = None
         for item in module.defs:
-            if item.kind != "class" and item.line <= line <= item.end_line:
-                if best is None or item.line >= best.line:
-                    best = item
+            inside = item.kind != "class" and item.line <= line <= item.end_line
+            if inside and (best is None or item.line >= best.line):
+                best = item
         return best
 
     @staticmethod
