@@ -322,3 +322,36 @@ def test_shared_state_without_replicas_warns(make_repo: MakeRepo) -> None:
     outcome = check_outcome("performance.horizontal-scaling", root)
     assert (outcome.status, outcome.score) == ("warn", 50)
     assert _locations(outcome) == ["app/state.py:3", "compose.yaml:5"]
+
+
+def test_in_memory_rate_limits_are_local_state(make_repo: MakeRepo) -> None:
+    limiter = (
+        "from slowapi import Limiter\nfrom slowapi.util import get_remote_address\n\n"
+        "limiter = Limiter(key_func=get_remote_address)\n"
+    )
+    shared = limiter.replace("get_remote_address)", "get_remote_address, storage_uri='redis://r'")
+    local = check_outcome(
+        "performance.horizontal-scaling", make_repo({"app.py": limiter, "k8s/api.yaml": K8S})
+    )
+    assert (local.status, local.score) == ("warn", 60)
+    assert local.gaps == (
+        "app.py:4: rate-limit counters in process memory (slowapi Limiter without storage_uri)",
+    )
+    fine = check_outcome(
+        "performance.horizontal-scaling", make_repo({"app.py": shared, "k8s/api.yaml": K8S})
+    )
+    assert (fine.status, fine.score) == ("pass", 90)
+
+
+def test_unmatched_probe_with_prefixed_routers_only_warns(make_repo: MakeRepo) -> None:
+    app = (
+        "from fastapi import APIRouter, FastAPI\n\napp = FastAPI()\n"
+        'router = APIRouter(prefix="/healthz")\n\n\n@router.get("/")\nasync def health():\n'
+        "    return {}\n\n\napp.include_router(router)\n"
+    )
+    dockerfile = "FROM python:3.11\nHEALTHCHECK CMD curl -f http://localhost/healthz\n"
+    outcome = check_outcome(
+        "deployment.container-healthcheck", make_repo({"app.py": app, "Dockerfile": dockerfile})
+    )
+    assert (outcome.status, outcome.score) == ("warn", 50)
+    assert [e.location for e in outcome.evidence] == ["Dockerfile:2", "app.py:4", "app.py:7"]

@@ -231,6 +231,12 @@ def local_state(ctx: AuditContext) -> list[Evidence]:
             continue
         root = item.module.split(".", 1)[0]
         out.append(Evidence(module.path, item.line, "code", _LOCAL_STATE[root]))
+    # slowapi keeps its counters in process memory unless given a storage URI: with N
+    # replicas every client gets N times the limit.
+    for found in resolved_calls(ctx, ("slowapi.Limiter", "slowapi.extension.Limiter")):
+        if "storage_uri" not in found.call.kwargs and not found.call.splat:
+            note = "rate-limit counters in process memory (slowapi Limiter without storage_uri)"
+            out.append(Evidence(found.module.path, found.call.line, "code", note))
     return out
 
 
