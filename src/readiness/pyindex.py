@@ -1,8 +1,9 @@
 """Python source, analysed with the AST once, kept as compact facts.
 
 Each module is parsed once and reduced to `ModuleFacts` (imports, definitions with a
-stub flag, calls with their keyword names and leading string arguments, HTTP routes,
-identifiers used, secret-like literals, environment variables read, test names); the
+stub flag, calls with their keyword names, leading string arguments and async scope,
+HTTP routes, identifiers used, secret-like literals, environment variables read, test
+names, protocol strings such as header names and URLs, loops that catch errors); the
 tree itself is dropped at once, so auditing a 250,000-line repository holds a few tens
 of MB of facts rather than gigabytes of AST nodes. Large repositories are parsed in a
 process pool (the parse is CPU-bound and the GIL would serialise it in threads).
@@ -381,9 +382,9 @@ class _Visitor(ast.NodeVisitor):
                 path = args[0] if args else None
                 if path:
                     self.routes.append(Route("ANY", path, node.lineno, ""))
-            if tail in ("getenv", "get", "pop") and ("environ" in name or tail == "getenv"):
-                if args and args[0]:
-                    self.env.append((args[0], node.lineno))
+            reads_env = tail in ("getenv", "get", "pop") and ("environ" in name or tail == "getenv")
+            if reads_env and args and args[0]:
+                self.env.append((args[0], node.lineno))
             for keyword in node.keywords:
                 self._secret(keyword.arg or "", keyword.value, node.lineno)
         self.generic_visit(node)

@@ -412,7 +412,7 @@ def test_bounded_concurrency_and_shedding_pass(make_repo: MakeRepo) -> None:
     outcome = check_outcome("resilience.graceful-degradation", make_repo({"app.py": SHEDDING}))
     assert (outcome.status, outcome.score) == ("pass", 100)
     assert locations(outcome) == ["app.py:7", "app.py:13"]
-    assert outcome.gaps == ("no a degraded/offline mode",)
+    assert outcome.gaps == ("no degraded/offline mode",)
 
 
 def test_one_mechanism_warns(make_repo: MakeRepo) -> None:
@@ -484,3 +484,19 @@ def test_code_that_inspects_a_mechanism_is_not_the_mechanism(make_repo: MakeRepo
     assert check_outcome("resilience.failover", root).status == "fail"
     outcome = check_outcome("resilience.graceful-degradation", root)
     assert (outcome.status, outcome.score) == ("fail", 0)
+
+
+def test_offline_mode_never_switched_to_does_not_count(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "svc/offline.py": """
+                class OfflineProvider:
+                    def answer(self, question: str) -> str:
+                        return "The model is unavailable."
+            """,
+            "svc/app.py": "import asyncio\n\nslots = asyncio.Semaphore(4)\n",
+        }
+    )
+    outcome = check_outcome("resilience.graceful-degradation", root)
+    assert (outcome.status, outcome.score) == ("warn", 60)
+    assert locations(outcome) == ["svc/app.py:3"]

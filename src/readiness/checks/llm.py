@@ -231,7 +231,7 @@ for _verb in ("get", "post", "put", "patch", "delete", "head", "options", "reque
     _TIMEOUT_DEFAULTS[f"requests.{_verb}"] = "requests has no timeout: waits forever"
     _TIMEOUT_DEFAULTS[f"httpx.{_verb}"] = "httpx defaults to 5 s"
 _TIMEOUT_DEFAULTS["httpx.stream"] = "httpx defaults to 5 s"
-_TIMEOUT_KWARGS = frozenset({"timeout", "request_timeout", "default_request_timeout"})
+_TIMEOUT_KWARGS = frozenset({"timeout", "request_timeout", "default_request_timeout", "timeout_ms"})
 #: Wrappers that bound whatever runs inside them.
 _DEADLINES = (
     "asyncio.wait_for",

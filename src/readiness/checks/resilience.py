@@ -514,7 +514,8 @@ def _degradation_kinds(ctx: AuditContext) -> dict[str, list[Evidence]]:
                 note = "refuses with Retry-After (load shedding / back-off hint)"
                 kinds["shed"].append(Evidence(module.path, line, "code", note))
     for named in named_defs(ctx, _DEGRADED_WORDS, kinds=("class", "function", "method")):
-        if named.state != "stub":
+        # A degraded mode nothing switches to is not one: only wired code counts.
+        if named.state == "wired":
             kinds["degraded"].append(evidence_of(named, "degraded mode"))
     return kinds
 
@@ -545,7 +546,7 @@ def check_graceful_degradation(ctx: AuditContext) -> Outcome:
     titles = {
         "shed": "load shedding with Retry-After",
         "bounded": "bounded concurrency or queues",
-        "degraded": "a degraded/offline mode",
+        "degraded": "degraded/offline mode",
     }
     present = [
         k for k, items in kinds.items() if any(e.strength in ("wired", "code") for e in items)
