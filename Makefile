@@ -9,9 +9,14 @@ BIN := $(VENV)/bin
 # .cache/wheels (git-ignored) and pip's own wheel cache, so it is compiled only once.
 WHEELS := .cache/wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
+# A portable build (x86-64-v3: AVX2, FMA, F16C, BMI2), not -march=native: a native build
+# on a Xeon VM with AVX-512 and AMX segfaulted on its first decode, and a cached native
+# wheel would crash on a machine without the builder's CPU features (docs/decisions/0013).
+# A tuned build for one known machine: make install LLAMA_CMAKE_ARGS="-DGGML_NATIVE=ON".
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test tools check lint typecheck format bench clean
+.PHONY: help install run test tools check lint typecheck format bench audit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
-		$(BIN)/pip wheel --no-deps --wheel-dir $(WHEELS) $(LLAMA_CPP)
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps --wheel-dir $(WHEELS) $(LLAMA_CPP)
 	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[dev]'
 	touch $(STAMP)
 
@@ -50,6 +55,9 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 bench: $(STAMP)  ## run the benchmarks; results in bench/results/, summary in docs/performance.md
 	$(BIN)/python -m bench
+
+audit: $(STAMP)  ## audit this repository's production readiness; report in docs/readiness.md
+	$(BIN)/readiness . --out docs/readiness.md
 
 clean:  ## remove the virtual environment and caches (keeps data/ and the wheel cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
