@@ -31,6 +31,7 @@ __all__ = [
     "Import",
     "Loop",
     "ModuleFacts",
+    "Mount",
     "PyIndex",
     "Route",
     "SecretLiteral",
@@ -47,6 +48,12 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _PARALLEL_FROM_FILES = 200
+#: Calls that make an application or a router (their ``dependencies=`` guard every route).
+_APP_MAKERS = frozenset(
+    {"APIRouter", "FastAPI", "Flask", "Blueprint", "Starlette", "Router", "Quart", "Sanic"}
+)
+#: Decorators that run a function before every request of an app (auth hooks).
+_HOOKS = frozenset({"middleware", "before_request", "before_app_request"})
 #: Protocol-level string constants worth keeping (header names, media types, service
 #: names such as ``bedrock-runtime``, URLs): short, no spaces.
 _TOKEN = re.compile(r"[A-Za-z][\w.+]*(?:[-/:][\w.+]+)+|https?://[^\s\"'<>]+")
@@ -103,6 +110,11 @@ class Call:
     off: tuple[str, ...] = ()
     #: Called with ``**mapping``: keywords not seen here may be passed.
     splat: bool = False
+    #: Keywords given as the literal ``True`` (``shell=True``, ``debug=True``).
+    on: tuple[str, ...] = ()
+    #: The first positional argument's dotted text when it is a name or attribute
+    #: (``add_middleware(AuthMiddleware)``, ``eval(expr)``), else empty.
+    ref: str = ""
 
     @property
     def tail(self) -> str:
@@ -138,12 +150,41 @@ class Loop:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """An HTTP route registered by a decorator or an ``add_*route`` call."""
+    """An HTTP route registered by a decorator or an ``add_*route`` call.
+
+    ``owner``: the decorator's object (``router`` for ``@router.get``). ``deps``: the
+    callables of FastAPI ``Depends(...)``/``Security(...)`` in the decorator's
+    ``dependencies=`` and in the handler's parameter defaults or ``Annotated`` hints.
+    ``hints``: the handler parameters' plain annotation names (``caller: AdminDep``), which
+    may be ``Annotated`` aliases carrying a dependency (see `Mount`, kind ``alias``).
+    """
 
     method: str
     path: str
     line: int
     handler: str
+    owner: str = ""
+    deps: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """How an application is put together (for route-level questions such as auth).
+
+    ``kind``: ``router`` (``target = APIRouter(dependencies=...)``, also apps and
+    blueprints), ``include`` (``owner.include_router(target, dependencies=...)``,
+    ``register_blueprint``), ``middleware`` (``owner.add_middleware(target)``,
+    ``Middleware(target)``, ``@owner.middleware("http")`` / ``before_request`` on the
+    function ``target``) or ``alias`` (``target = Annotated[T, Depends(dep)]``).
+    ``deps``: the dependency callables it adds.
+    """
+
+    kind: str
+    target: str
+    owner: str
+    deps: tuple[str, ...]
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +219,9 @@ class ModuleFacts:
     #: In tests: ``(status, line)`` for comparisons of a ``*status*``/``*code`` value with
     #: an HTTP error status literal (``assert r.status_code == 503``).
     statuses: tuple[tuple[int, int], ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    #: Environment variables a pydantic ``BaseSettings`` class reads (prefix applied).
+    settings: tuple[tuple[str, int], ...] = ()
 
 
 def _dotted(node: ast.AST) -> str:
@@ -237,6 +281,12 @@ class _Visitor(ast.NodeVisitor):
         self.tokens: list[tuple[str, int]] = []
         self.statuses: list[tuple[int, int]] = []
         self.loops: list[Loop] = []
+        self.mounts: list[Mount] = []
+        self.settings: list[tuple[str, int]] = []
+        #: Loop variables bound to a literal tuple of names (``for m in (a, b):``).
+        self._unrolled: dict[str, list[str]] = {}
+        #: Module-level string constants (a settings class's ``env_prefix=_PREFIX``).
+        self._constants: dict[str, str] = {}
         self._class: list[str] = []
         #: Whether each enclosing function scope is ``async def`` (lambdas and classes
         #: are synchronous scopes).
@@ -279,7 +329,7 @@ class _Visitor(ast.NodeVisitor):
                 (node.name if parent is None else f"{parent}.{node.name}", node.lineno)
             )
         for decorator in node.decorator_list:
-            self._route_decorator(decorator, node.name)
+            self._route_decorator(decorator, node)
         self._inside.append(node.name)
         # Decorators, defaults and annotations run in the enclosing scope; only the body
         # runs in this function's (a)synchronous scope.
@@ -316,6 +366,8 @@ class _Visitor(ast.NodeVisitor):
                 tuple(_dotted(b) for b in node.bases),
             )
         )
+        if any(_dotted(b).rsplit(".", 1)[-1] == "BaseSettings" for b in node.bases):
+            self.settings.extend(_settings_env(node, self._constants))
         self._class.append(node.name)
         self._inside.append(node.name)
         self._async.append(False)
@@ -334,13 +386,25 @@ class _Visitor(ast.NodeVisitor):
         fact = _guarded_loop(node)
         if fact is not None:
             self.loops.append(fact)
+        unrolled = _literal_names(node)
+        if unrolled is not None:
+            self._unrolled[unrolled[0]] = unrolled[1]
         self.generic_visit(node)
+        if unrolled is not None:
+            self._unrolled.pop(unrolled[0], None)
 
     visit_For = _loop
     visit_AsyncFor = _loop
     visit_While = _loop
 
-    def _route_decorator(self, decorator: ast.expr, handler: str) -> None:
+    def _route_decorator(
+        self, decorator: ast.expr, node: ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> None:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and target.attr in _HOOKS:
+            owner = _dotted(target.value)
+            self.mounts.append(Mount("middleware", node.name, owner, (), decorator.lineno))
+            return
         if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
             return
         method = decorator.func.attr
@@ -348,7 +412,38 @@ class _Visitor(ast.NodeVisitor):
             return
         first = decorator.args[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
-            self.routes.append(Route(method.upper(), first.value, decorator.lineno, handler))
+            deps, hints = _handler_deps(node)
+            self.routes.append(
+                Route(
+                    method.upper(),
+                    first.value,
+                    decorator.lineno,
+                    node.name,
+                    _dotted(decorator.func.value),
+                    tuple(dict.fromkeys([*_keyword_deps(decorator), *deps])),
+                    hints,
+                )
+            )
+
+    def _mount(self, node: ast.Call, tail: str) -> None:
+        """`Mount` facts of include / middleware calls (apps and routers: `visit_Assign`)."""
+        owner = _dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+        if tail in ("include_router", "register_blueprint"):
+            first = node.args[0] if node.args else None
+            if first is None:
+                first = next(
+                    (k.value for k in node.keywords if k.arg in ("router", "blueprint")), None
+                )
+            target = _dotted(first) if first is not None else ""
+            head, _, rest = target.partition(".")
+            deps = _keyword_deps(node)
+            for name in self._unrolled.get(head, [head]) if target else []:
+                full = f"{name}.{rest}" if rest else name
+                self.mounts.append(Mount("include", full, owner, deps, node.lineno))
+        elif tail in ("add_middleware", "Middleware") and node.args:
+            target = _dotted(node.args[0])
+            if target:
+                self.mounts.append(Mount("middleware", target, owner, (), node.lineno))
 
     # --- uses -------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
@@ -375,9 +470,17 @@ class _Visitor(ast.NodeVisitor):
                     in_async=bool(self._async and self._async[-1]),
                     off=off,
                     splat=any(k.arg is None for k in node.keywords),
+                    on=tuple(
+                        k.arg
+                        for k in node.keywords
+                        if k.arg and isinstance(k.value, ast.Constant) and k.value.value is True
+                    ),
+                    ref=_dotted(node.args[0]) if node.args else "",
                 )
             )
             tail = name.rsplit(".", 1)[-1]
+            if tail in ("include_router", "register_blueprint", "add_middleware", "Middleware"):
+                self._mount(node, tail)
             if tail in ("add_api_route", "add_route", "add_url_rule", "add_websocket_route"):
                 path = args[0] if args else None
                 if path:
@@ -410,6 +513,25 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._secret(_dotted(target), node.value, node.lineno)
+        if len(node.targets) == 1:
+            name = _dotted(node.targets[0])
+            value = node.value
+            if (
+                not self._inside
+                and isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+            ):
+                self._constants[name] = value.value
+            if (
+                name
+                and isinstance(value, ast.Call)
+                and _dotted(value.func).rsplit(".", 1)[-1] in _APP_MAKERS
+            ):
+                self.mounts.append(Mount("router", name, "", _keyword_deps(value), node.lineno))
+            elif name and isinstance(value, ast.Subscript):
+                deps = _annotated_deps(value)
+                if deps:
+                    self.mounts.append(Mount("alias", name, "", deps, node.lineno))
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -450,6 +572,123 @@ class _Visitor(ast.NodeVisitor):
             and _SECRET_NAME.search(name.rsplit(".", 1)[-1])
         ):
             self.secrets.append(SecretLiteral(name, value.value, line))
+
+
+def _depends(node: ast.expr | None) -> list[str]:
+    """Callables of ``Depends(f)`` / ``Security(f)`` in ``node`` (a call or a list of them)."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [name for item in node.elts for name in _depends(item)]
+    if not isinstance(node, ast.Call):
+        return []
+    if _dotted(node.func).rsplit(".", 1)[-1] not in ("Depends", "Security"):
+        return []
+    target = node.args[0] if node.args else None
+    if target is None:
+        target = next((k.value for k in node.keywords if k.arg == "dependency"), None)
+    name = _dotted(target) if target is not None else ""
+    return [name] if name else []
+
+
+def _keyword_deps(node: ast.Call) -> tuple[str, ...]:
+    """The dependency callables of a call's ``dependencies=[...]`` keyword."""
+    for keyword in node.keywords:
+        if keyword.arg == "dependencies":
+            return tuple(_depends(keyword.value))
+    return ()
+
+
+def _annotated_deps(node: ast.expr) -> tuple[str, ...]:
+    """``Annotated[T, Depends(f), ...]`` -> ``("f",)``."""
+    if not (
+        isinstance(node, ast.Subscript)
+        and _dotted(node.value).rsplit(".", 1)[-1] == "Annotated"
+        and isinstance(node.slice, ast.Tuple)
+    ):
+        return ()
+    return tuple(name for item in node.slice.elts[1:] for name in _depends(item))
+
+
+def _handler_deps(
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> tuple[list[str], tuple[str, ...]]:
+    """A route handler's dependency callables and its parameters' plain annotation names."""
+    arguments = node.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults))
+    defaults += arguments.defaults
+    pairs = [*zip(positional, defaults, strict=True)]
+    pairs += zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+    deps: list[str] = []
+    hints: list[str] = []
+    for arg, default in pairs:
+        deps += _depends(default)
+        annotation = arg.annotation
+        deps += _annotated_deps(annotation) if annotation is not None else ()
+        if isinstance(annotation, ast.Name | ast.Attribute):
+            hints.append(_dotted(annotation))
+    return deps, tuple(dict.fromkeys(hints))
+
+
+def _literal_names(node: ast.For | ast.AsyncFor | ast.While) -> tuple[str, list[str]] | None:
+    """``for m in (a, b):`` -> ``("m", ["a", "b"])``; None for any other loop."""
+    if not isinstance(node, ast.For | ast.AsyncFor) or not isinstance(node.target, ast.Name):
+        return None
+    if not isinstance(node.iter, ast.Tuple | ast.List) or not node.iter.elts:
+        return None
+    names = [_dotted(e) for e in node.iter.elts]
+    return (node.target.id, names) if all(names) else None
+
+
+def _settings_env(node: ast.ClassDef, constants: dict[str, str]) -> list[tuple[str, int]]:
+    """Environment variables a pydantic-settings class reads: prefix + field (or alias).
+
+    ``env_prefix`` may name a module-level string constant; any other expression leaves
+    the names unknown (nothing is recorded rather than wrong names).
+    """
+    prefix: str | None = ""
+    for item in node.body:
+        value: ast.expr | None = None
+        if isinstance(item, ast.Assign) and _dotted(item.targets[0]) == "model_config":
+            value = item.value
+        if isinstance(value, ast.Call):
+            for keyword in value.keywords:
+                if keyword.arg == "env_prefix":
+                    prefix = _constant(keyword.value, constants)
+        if isinstance(item, ast.ClassDef) and item.name == "Config":
+            for inner in item.body:
+                if isinstance(inner, ast.Assign) and _dotted(inner.targets[0]) == "env_prefix":
+                    prefix = _constant(inner.value, constants)
+    if prefix is None:
+        return []
+    out = []
+    for item in node.body:
+        if not isinstance(item, ast.AnnAssign) or not isinstance(item.target, ast.Name):
+            continue
+        name = item.target.id
+        if name == "model_config" or "ClassVar" in _dotted(
+            item.annotation.value if isinstance(item.annotation, ast.Subscript) else item.annotation
+        ):
+            continue
+        env = f"{prefix}{name}".upper()
+        if isinstance(item.value, ast.Call):
+            for keyword in item.value.keywords:
+                if (
+                    keyword.arg in ("alias", "validation_alias")
+                    and isinstance(keyword.value, ast.Constant)
+                    and isinstance(keyword.value.value, str)
+                ):
+                    env = keyword.value.value.upper()
+        out.append((env, item.lineno))
+    return out
+
+
+def _constant(node: ast.expr, constants: dict[str, str]) -> str | None:
+    """A string literal's value, or a module constant's; None for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    return None
 
 
 def _loop_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -557,6 +796,8 @@ def analyse_source(path: str, source: str) -> ModuleFacts:
         tokens=tuple(visitor.tokens),
         loops=tuple(visitor.loops),
         statuses=tuple(visitor.statuses),
+        mounts=tuple(visitor.mounts),
+        settings=tuple(visitor.settings),
     )
 
 
