@@ -54,6 +54,24 @@ def test_second_provider_only_declared_is_not_wired(make_repo: MakeRepo) -> None
     assert outcome.evidence[1].strength == "dependency"
 
 
+def test_api_paths_in_a_table_are_not_calls(make_repo: MakeRepo) -> None:
+    # urllib.parse builds URLs, it sends nothing: a table of provider paths (an auditor's,
+    # a router's documentation) in such a module is not an HTTP call to the provider.
+    root = make_repo(
+        {
+            "app.py": "from openai import OpenAI\nclient = OpenAI(timeout=5)\n",
+            "paths.py": (
+                "from urllib.parse import urlsplit\n"
+                'PATHS = {"anthropic": "/v1/messages", "ollama": "/api/generate"}\n'
+                "def host(url):\n    return urlsplit(url).hostname\n"
+            ),
+        }
+    )
+    outcome = check_outcome("llm.multi-provider", root)
+    assert (outcome.status, outcome.score) == ("warn", 50)
+    assert locations(outcome) == ["app.py:2"]
+
+
 def test_raw_http_to_ollama_counts_as_a_provider(make_repo: MakeRepo) -> None:
     root = make_repo(
         {

@@ -115,7 +115,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("together", "Together AI", ("together",), ("together",), ("together",)),
 )
 
-_HTTP_ROOTS = frozenset({"httpx", "requests", "aiohttp", "urllib", "urllib3"})
+#: Modules that send HTTP requests (``urllib.parse`` only builds URLs: not a client).
+_HTTP_CLIENTS = ("httpx", "requests", "aiohttp", "urllib.request", "urllib3")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::1"})  # noqa: S104 - compared, not bound
 _BEDROCK = frozenset({"bedrock-runtime", "bedrock"})
 _HTTP_VERBS = frozenset(
@@ -157,7 +158,7 @@ def _sent_strings(module: ModuleFacts) -> list[tuple[str, int]]:
     own route) is not a call to a provider.
     """
     texts = [(a, c.line) for c in module.calls if c.tail in _HTTP_VERBS for a in c.args if a]
-    if any(i.module.split(".", 1)[0] in _HTTP_ROOTS for i in module.imports):
+    if any(i.module.startswith(_HTTP_CLIENTS) for i in module.imports):
         texts.extend(module.strings)
         texts.extend(module.tokens)
     served = {r.line for r in module.routes}
