@@ -115,6 +115,9 @@ class Call:
     #: The first positional argument's dotted text when it is a name or attribute
     #: (``add_middleware(AuthMiddleware)``, ``eval(expr)``), else empty.
     ref: str = ""
+    #: An HTTP error status given as a literal (``status_code=401``, ``abort(401)``,
+    #: ``HTTPException(403)``): 400-599, else 0.
+    status: int = 0
 
     @property
     def tail(self) -> str:
@@ -476,6 +479,7 @@ class _Visitor(ast.NodeVisitor):
                         if k.arg and isinstance(k.value, ast.Constant) and k.value.value is True
                     ),
                     ref=_dotted(node.args[0]) if node.args else "",
+                    status=_status_literal(node),
                 )
             )
             tail = name.rsplit(".", 1)[-1]
@@ -680,6 +684,17 @@ def _settings_env(node: ast.ClassDef, constants: dict[str, str]) -> list[tuple[s
                     env = keyword.value.value.upper()
         out.append((env, item.lineno))
     return out
+
+
+def _status_literal(node: ast.Call) -> int:
+    """An HTTP error status literal among a call's first argument and status keywords."""
+    values = [node.args[0]] if node.args else []
+    values += [k.value for k in node.keywords if k.arg in ("status_code", "status", "code")]
+    for value in values:
+        number = value.value if isinstance(value, ast.Constant) else None
+        if type(number) is int and 400 <= number <= 599:
+            return number
+    return 0
 
 
 def _constant(node: ast.expr, constants: dict[str, str]) -> str | None:

@@ -28,10 +28,12 @@ CHECK_MODULES = (
     "readiness.checks.testing",
     "readiness.checks.observability",
     "readiness.checks.security",
+    "readiness.checks.privacy",
     "readiness.checks.deployment",
     "readiness.checks.documentation",
     "readiness.checks.performance",
     "readiness.checks.live",
+    "readiness.checks.analysed",
 )
 
 
