@@ -350,6 +350,10 @@ class ChatService:
                 answer_chunks = masker.unmask_chunks(answer_chunks)
             chunks = _Prefetch(answer_chunks)
             try:
+                # One turn of the loop lets the prefetch reach the model (the embedded
+                # worker gets its job) before the commit's own CPU work starts: the job
+                # went out ~1.2 ms after the commit began, now ~1.2 ms after the request.
+                await asyncio.sleep(0)
                 with child_span("db.commit_question"):
                     turn = await repo.begin_turn(
                         request.conversation_id, request.text, subject=subject
