@@ -22,6 +22,7 @@ import typer
 
 from readiness.model import CATEGORIES, AuditReport
 from readiness.report import FORMATS, render
+from readiness.report.common import BAND_TITLES
 
 __all__ = ["GATES", "InputError", "app", "audit", "load_weights", "main", "parse_header"]
 
@@ -270,7 +271,9 @@ def _write_stdout(text: str) -> None:
 
 def _summary(report: AuditReport, out: Path | None) -> None:
     overall = (
-        "no score" if report.overall is None else f"overall {report.overall:g} ({report.band})"
+        "no score"
+        if report.overall is None or report.band is None
+        else f"overall {report.overall:g} ({BAND_TITLES[report.band]})"
     )
     weakest = report.weakest
     weak = (

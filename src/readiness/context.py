@@ -155,7 +155,10 @@ def grade(
     ``found`` / ``missing`` are the summary sentences. Evidence is sorted strongest first
     and cut to ``limit`` pieces.
     """
-    items = sorted(set(evidence), key=lambda e: (-STRENGTH_WEIGHT[e.strength], e.path, e.line))
+    # The note breaks ties: set order varies between runs, reports must not.
+    items = sorted(
+        set(evidence), key=lambda e: (-STRENGTH_WEIGHT[e.strength], e.path, e.line, e.note)
+    )
     best = strongest(items)
     if best is None:
         return Outcome("fail", 0, missing)

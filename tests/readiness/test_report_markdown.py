@@ -153,6 +153,15 @@ def test_notes_list_analysers_and_audit_notes_sorted() -> None:
     ) in notes
 
 
+def test_analyser_run_times_are_left_out_of_the_markdown() -> None:
+    report = synthetic_report(
+        [], analysers={"bandit": "ran (3 findings, 1.2 s)", "radon": "timed out after 45 s"}
+    )
+    notes = _section(render_markdown(report), "Notes")
+    assert "| bandit | ran (3 findings) |" in notes
+    assert "| radon | timed out after 45 s |" in notes
+
+
 def test_appendix_lists_every_check_with_status_score_and_evidence() -> None:
     report = standard_report()
     appendix = _section(render_markdown(report), "Appendix: every check")

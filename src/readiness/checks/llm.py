@@ -38,7 +38,7 @@ _LIMIT = 10
 
 def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
     order = {"wired": 0, "live": 0, "config": 1, "code": 2, "dependency": 3, "test": 4, "docs": 5}
-    unique = sorted(set(evidence), key=lambda e: (order[e.strength], e.path, e.line))
+    unique = sorted(set(evidence), key=lambda e: (order[e.strength], e.path, e.line, e.note))
     return tuple(unique[:_LIMIT])
 
 

@@ -9,6 +9,7 @@ from run to run on the same repository is the one with ``generated_at``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import PurePath
 
@@ -38,6 +39,9 @@ __all__ = ["render_markdown"]
 
 #: Evidence lines shown per gap in the findings and critical-gap sections.
 _EVIDENCE_PER_GAP = 3
+#: An analyser's run time in its status ("ran (3 findings, 1.2 s)"): left out of the
+#: Markdown so that the committed report changes only when the findings do (JSON keeps it).
+_DURATION = re.compile(r",? \d+(?:\.\d+)? ?s(?=\))")
 
 
 def _inline(text: str) -> str:
@@ -70,7 +74,7 @@ def _num(value: float | None) -> str:
 
 def _count(number: int, noun: str) -> str:
     """``1 file``, ``2 files``."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def _evidence(item: Evidence) -> str:
@@ -297,7 +301,10 @@ def _notes(report: AuditReport) -> list[str]:
     lines = ["## Notes", "", "### Analysers", ""]
     if report.analysers:
         lines += ["| Analyser | Status |", "| --- | --- |"]
-        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(report.analysers.items())]
+        lines += [
+            f"| {_cell(k)} | {_cell(_DURATION.sub('', v))} |"
+            for k, v in sorted(report.analysers.items())
+        ]
     else:
         lines.append("None configured.")
     lines += ["", "### Audit notes", ""]
