@@ -17,6 +17,7 @@ import pytest
 from readiness.cli import InputError, _write_stdout, load_weights, parse_header
 from readiness.model import CATEGORIES
 from tests.readiness.conftest import MakeRepo
+from tests.readiness.fixtures import MATURE
 from tests.readiness.report_support import RAW_KEY, SAMPLE_REPO
 
 BIN = Path(sys.executable).parent
@@ -117,6 +118,31 @@ def test_json_report_on_stdout_parses(repo: Path) -> None:
     assert document["schema_version"] == "1.0"
     assert document["target"] == str(repo.resolve())
     assert document["analysers"] == {"all": "disabled"}
+
+
+def test_reports_do_not_depend_on_hash_order(make_repo: MakeRepo) -> None:
+    # Evidence is collected in sets; two pieces on one line must still come out in the
+    # same order whatever the interpreter's hash seed.
+    files = {
+        **MATURE,
+        "app/media.py": 'STREAM_TYPES = ("text/event-stream", "application/x-ndjson")\n',
+    }
+    root = make_repo(files)
+    outputs = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run(
+            [str(BIN / "readiness"), str(root), "--no-analysers", "--format", "json"],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        document = json.loads(done.stdout)
+        del document["generated_at"], document["duration_s"]
+        outputs.add(json.dumps(document))
+    assert len(outputs) == 1
 
 
 # --- the gate -----------------------------------------------------------------------------
