@@ -101,9 +101,11 @@ def readme(ctx: AuditContext) -> Outcome:
         "usage": None,
         "configuration": None,
     }
-    intro_end = next((s.line for s in sections[1:] if s.level >= 2), whole.end_line)
-    intro = [s for s in sections[1:] if s.line < intro_end]
-    intro_words = sum(s.words for s in intro if s.level == 1) if intro else whole.words
+    # The prose before the first sub-heading: the document less its top-level sections
+    # (under the title when there is one).
+    top = sections[2:] if len(sections) > 1 and sections[1].level == 1 else sections[1:]
+    level = min((s.level for s in top), default=0)
+    intro_words = whole.words - sum(s.words for s in top if s.level == level)
     if intro_words >= 15 or any(re.search(r"about|overview|what", s.title, re.I) for s in sections):
         parts["overview"] = Evidence(path, 1, "docs", f"overview: {intro_words} words")
     title = sections[1] if len(sections) > 1 and sections[1].level == 1 else None
@@ -124,7 +126,9 @@ def readme(ctx: AuditContext) -> Outcome:
         note = f"getting started: '{start.title or 'top of the file'}'"
         parts["getting started"] = Evidence(path, start.line, "docs", note)
     config = next(
-        (s for s in body if _CONFIG.search(s.title) and s.words >= 15),
+        # A sentence or a short table of settings is a configuration section; a bare
+        # heading ("Configuration: see the wiki") is not.
+        (s for s in body if _CONFIG.search(s.title) and s.words >= 8),
         next((s for s in body if any(_ENV_LINE.match(c) for c in s.code)), None),
     )
     if config is not None:
@@ -153,6 +157,7 @@ def readme(ctx: AuditContext) -> Outcome:
 _SPEC_NAME = re.compile(r"(openapi|swagger)[\w.-]*\.(json|ya?ml)$", re.IGNORECASE)
 _SPEC_HEAD = re.compile(r"""^\s*["']?(openapi|swagger)["']?\s*:""", re.MULTILINE)
 _DOC_ENDPOINT = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD)\s+`?(/[^\s`|)\]]*)")
+_VERBS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _PARAM = re.compile(r"\{[^}]*\}|<[^>]*>|:\w+")
 
 
@@ -216,21 +221,27 @@ def api_docs(ctx: AuditContext) -> Outcome:
     served = [e for e in generated if e.strength == "wired"]
     if not routes and not specs:
         return Outcome("unknown", 0, "no HTTP API found (no routes, no OpenAPI document)")
-    documented: set[str] = set()
+    documented: set[tuple[str, str]] = set()
     doc_files: list[Evidence] = []
     for path in ctx.repo.doc_files:
         if is_auxiliary(path) and not path.startswith("docs/"):
             continue
         text = ctx.repo.text(path) or ""
-        found = {_normalise(m.group(2)) for m in _DOC_ENDPOINT.finditer(text)}
+        found = {(m.group(1), _normalise(m.group(2))) for m in _DOC_ENDPOINT.finditer(text)}
         if found:
             documented |= found
             doc_files.append(Evidence(path, 1, "docs", f"describes {len(found)} endpoints"))
-    described = [
-        r
-        for r in routes
-        if any(d == _normalise(r.path) or d.endswith(_normalise(r.path)) for d in documented)
-    ]
+
+    def described_route(method: str, path: str) -> bool:
+        # A documented path may carry the router's prefix (/v1/chat for a /chat route);
+        # a route registered for any method (Flask's @app.route) matches any verb.
+        wanted = _normalise(path)
+        return any(
+            (m == method or method not in _VERBS) and (d == wanted or d.endswith(wanted))
+            for m, d in documented
+        )
+
+    described = [r for r in routes if described_route(r.method, r.path)]
     coverage = len(described) / len(routes) if routes else 1.0
     missing = [r for r in routes if r not in described]
     evidence = [*specs[:2], *generated[:2], *sorted(doc_files, key=lambda e: e.path)[:3]]
