@@ -86,8 +86,11 @@ class Repo:
         self.root = root.resolve()
         if not self.root.is_dir():
             raise NotADirectoryError(f"not a folder: {root}")
+        listed = files if files is not None else _list_files(self.root)
+        # The auditor's own earlier reports are not evidence: a report's recommendations
+        # ("document the rollback steps: ...") would otherwise count as documentation.
         self.files: tuple[str, ...] = tuple(
-            sorted(files if files is not None else _list_files(self.root))
+            sorted(p for p in listed if not _generated_report(self.root / p))
         )
         self._fileset = frozenset(self.files)
         self._text: dict[str, str | None] = {}
@@ -157,6 +160,22 @@ class Repo:
         for match in self.grep(pattern, [path]):
             return match.line
         return 0
+
+
+#: How the auditor's reports name their tool near the top (Markdown; JSON and SARIF).
+_REPORT_MARKER = re.compile(rb'Generated \S+ by alice-readiness |"name": ?"alice-readiness"')
+_REPORT_SUFFIXES = (".md", ".json", ".sarif")
+
+
+def _generated_report(path: Path) -> bool:
+    if not path.name.endswith(_REPORT_SUFFIXES):
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(600)
+    except OSError:
+        return False
+    return _REPORT_MARKER.search(head) is not None
 
 
 def _read(path: Path) -> str | None:
