@@ -117,7 +117,8 @@ FAMILIES: tuple[Family, ...] = (
 
 #: Modules that send HTTP requests (``urllib.parse`` only builds URLs: not a client).
 _HTTP_CLIENTS = ("httpx", "requests", "aiohttp", "urllib.request", "urllib3")
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::1"})  # noqa: S104 - compared, not bound
+# Compared with URL hosts, never bound to.
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::1"})  # noqa: S104  # nosec B104
 _BEDROCK = frozenset({"bedrock-runtime", "bedrock"})
 _HTTP_VERBS = frozenset(
     {"get", "post", "put", "stream", "request", "send", "build_request", "urlopen", "Request"}
