@@ -21,6 +21,7 @@ import pytest
 
 from readiness import AuditOptions, AuditReport, run_audit
 from readiness.model import CheckResult
+from readiness.report import render
 
 from . import fixtures
 from .conftest import write_repo
@@ -57,6 +58,21 @@ TOY = {
     "performance.capacity-docs": "fail",
     "performance.horizontal-scaling": "fail",
     "performance.blocking-in-async": "unknown",  # no async code
+    "testing.code-complexity": "pass",
+    "security.hardcoded-secrets": "fail",  # a real-looking OpenAI key in app.py
+    "security.endpoint-auth": "fail",  # /chat is open
+    "security.rate-limiting": "fail",
+    "security.tenant-isolation": "fail",
+    "security.pii-handling": "fail",
+    "security.data-retention": "fail",
+    "security.static-analysis": "fail",  # app.run(debug=True): the debugger is served
+    "deployment.dockerfile-lint": "unknown",  # no Dockerfile
+    "documentation.readme": "fail",  # "A bot."
+    "documentation.api-docs": "fail",  # Flask generates no OpenAPI, no document
+    "documentation.architecture": "fail",
+    "documentation.runbook": "fail",
+    "documentation.troubleshooting": "fail",
+    "documentation.config-reference": "unknown",  # reads no environment variables
 }
 
 MEDIUM = {
@@ -89,6 +105,21 @@ MEDIUM = {
     "performance.capacity-docs": "fail",
     "performance.horizontal-scaling": "fail",
     "performance.blocking-in-async": "pass",
+    "testing.code-complexity": "pass",
+    "security.hardcoded-secrets": "pass",  # keys come from the environment
+    "security.endpoint-auth": "pass",  # both chat routes depend on require_key
+    "security.rate-limiting": "fail",
+    "security.tenant-isolation": "fail",
+    "security.pii-handling": "fail",
+    "security.data-retention": "fail",
+    "security.static-analysis": "pass",
+    "deployment.dockerfile-lint": "pass",
+    "documentation.readme": "pass",  # install, run, usage, configuration table
+    "documentation.api-docs": "pass",  # FastAPI's OpenAPI and docs/api.md
+    "documentation.architecture": "fail",
+    "documentation.runbook": "fail",
+    "documentation.troubleshooting": "fail",
+    "documentation.config-reference": "pass",  # the three variables are in the README
 }
 
 MATURE = {
@@ -107,6 +138,14 @@ MATURE = {
     "performance.capacity-docs": "pass",  # req/s, p95 and cost per user
     # Three replicas and an autoscaler, but slowapi keeps its counters in each process.
     "performance.horizontal-scaling": "warn",
+    "security.rate-limiting": "pass",  # slowapi limits on both chat routes
+    "security.tenant-isolation": "pass",  # tenant_id from the key, in rows and queries
+    "security.pii-handling": "pass",  # presidio masks the question before the model
+    "security.data-retention": "pass",  # DELETE /conversations/{id}, apply_retention
+    "documentation.architecture": "pass",
+    "documentation.runbook": "pass",  # a section per alert, with steps
+    "documentation.troubleshooting": "pass",
+    "documentation.config-reference": "pass",  # .env.example
 }
 
 TRAPS = {
@@ -139,6 +178,22 @@ TRAPS = {
     "performance.capacity-docs": "fail",
     "performance.horizontal-scaling": "fail",
     "performance.blocking-in-async": "pass",
+    "testing.code-complexity": "pass",
+    # Three placeholders in tests/fixtures/settings.py are not leaks.
+    "security.hardcoded-secrets": "pass",
+    "security.endpoint-auth": "fail",  # /chat is open
+    "security.rate-limiting": "fail",
+    "security.tenant-isolation": "fail",
+    "security.pii-handling": "fail",  # the README's claim is not masking
+    "security.data-retention": "fail",
+    "security.static-analysis": "pass",
+    "deployment.dockerfile-lint": "pass",
+    "documentation.readme": "warn",  # what it is and how to start; no usage, no config
+    "documentation.api-docs": "pass",  # FastAPI's OpenAPI
+    "documentation.architecture": "fail",
+    "documentation.runbook": "fail",
+    "documentation.troubleshooting": "fail",
+    "documentation.config-reference": "unknown",
 }
 
 EXPECTED = {"TOY": TOY, "MEDIUM": MEDIUM, "MATURE": MATURE, "TRAPS": TRAPS}
@@ -227,3 +282,35 @@ def test_written_files_are_what_the_fixture_says(tmp_path: Path) -> None:
     """The fixture writer keeps Makefile tabs (the load test target must parse)."""
     root = write_repo(tmp_path, {"Makefile": fixtures.MATURE["Makefile"]})
     assert "\tlocust -f" in (root / "Makefile").read_text()
+
+
+def test_the_toys_key_is_critical_and_masked(reports: dict[str, AuditReport]) -> None:
+    result = _result(reports["TOY"], "security.hardcoded-secrets")
+    assert result.outcome.severity == "critical"
+    assert [e.location for e in result.outcome.evidence] == ["app.py:6"]
+    gap = next(g for g in reports["TOY"].gaps if g.id == "security.hardcoded-secrets")
+    assert gap.severity == "critical"
+    for fmt in ("md", "json", "sarif"):
+        text = render(reports["TOY"], fmt)
+        assert fixtures.LEAKED_KEY not in text
+        assert fixtures.LEAKED_KEY[:4] in text  # shown masked: its prefix and length
+
+
+def test_placeholder_keys_in_test_fixtures_are_not_leaks(reports: dict[str, AuditReport]) -> None:
+    result = _result(reports["TRAPS"], "security.hardcoded-secrets")
+    assert result.status == "pass"
+    assert not [e for e in result.outcome.evidence if e.path == "tests/fixtures/settings.py"]
+    assert "3 placeholder" in result.outcome.summary
+
+
+def test_critical_gaps_come_first_in_the_roadmap(reports: dict[str, AuditReport]) -> None:
+    roadmap = reports["TOY"].roadmap
+    critical = {"resilience.health-endpoint", "security.endpoint-auth", "testing.test-suite"}
+    critical.add("security.hardcoded-secrets")
+    assert {step.gap.id for step in roadmap if step.gap.severity == "critical"} == critical
+    priorities = [step.priority for step in roadmap]
+    assert priorities[: priorities.count("critical")] == ["critical"] * priorities.count("critical")
+    for step in roadmap:  # every dependency that is a gap comes earlier
+        earlier = {s.gap.id for s in roadmap if s.order < step.order}
+        gap_ids = {s.gap.id for s in roadmap}
+        assert {d for d in step.gap.depends_on if d in gap_ids} <= earlier
