@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -95,54 +96,7 @@ def readme(ctx: AuditContext) -> Outcome:
             f"{path} is nearly empty ({words} words)",
             (Evidence(path, 1, "docs", f"{words} words"),),
         )
-    parts: dict[str, Evidence | None] = {
-        "overview": None,
-        "getting started": None,
-        "usage": None,
-        "configuration": None,
-    }
-    # The prose before the first sub-heading: the document less its top-level sections
-    # (under the title when there is one).
-    top = sections[2:] if len(sections) > 1 and sections[1].level == 1 else sections[1:]
-    level = min((s.level for s in top), default=0)
-    intro_words = whole.words - sum(s.words for s in top if s.level == level)
-    if intro_words >= 15 or any(re.search(r"about|overview|what", s.title, re.I) for s in sections):
-        parts["overview"] = Evidence(path, 1, "docs", f"overview: {intro_words} words")
-    title = sections[1] if len(sections) > 1 and sections[1].level == 1 else None
-    # The most specific section first, so the evidence cites where the content is.
-    ordered = sorted(sections, key=lambda s: s.end_line - s.line)
-    body = [s for s in ordered if s.level and s is not title]
-
-    def code(section: DocSection) -> str:
-        return "\n".join(section.code)
-
-    start = next(
-        (s for s in body if _GETTING_STARTED.search(s.title) and s.procedural),
-        next(
-            (s for s in ordered if _INSTALL_CMD.search(code(s)) or _RUN_CMD.search(code(s))), None
-        ),
-    )
-    if start is not None:
-        note = f"getting started: '{start.title or 'top of the file'}'"
-        parts["getting started"] = Evidence(path, start.line, "docs", note)
-    config = next(
-        # A sentence or a short table of settings is a configuration section; a bare
-        # heading ("Configuration: see the wiki") is not.
-        (s for s in body if _CONFIG.search(s.title) and s.words >= 8),
-        next((s for s in body if any(_ENV_LINE.match(c) for c in s.code)), None),
-    )
-    if config is not None:
-        note = f"configuration: '{config.title}'"
-        parts["configuration"] = Evidence(path, config.line, "docs", note)
-    usage = next(
-        (s for s in body if _USAGE.search(s.title) and s.procedural),
-        next(
-            (s for s in body if s.procedural and s is not config and _USAGE_CODE.search(code(s))),
-            None,
-        ),
-    )
-    if usage is not None:
-        parts["usage"] = Evidence(path, usage.line, "docs", f"usage: '{usage.title}'")
+    parts = _readme_parts(path, sections)
     present = [k for k, v in parts.items() if v is not None]
     missing = [k for k, v in parts.items() if v is None]
     score = 25 * len(present)
@@ -151,6 +105,57 @@ def readme(ctx: AuditContext) -> Outcome:
     gaps = tuple(f"the README does not cover {m}" for m in missing)
     status: Status = "pass" if score >= 75 else "warn" if score >= 50 else "fail"
     return Outcome(status, score, summary, evidence, gaps=gaps)
+
+
+def _code(section: DocSection) -> str:
+    return "\n".join(section.code)
+
+
+def _readme_parts(path: str, sections: list[DocSection]) -> dict[str, Evidence | None]:
+    """Where the README answers each of its four questions (None: it does not)."""
+    whole = sections[0]
+    parts: dict[str, Evidence | None] = {
+        "overview": None,
+        "getting started": None,
+        "usage": None,
+        "configuration": None,
+    }
+    # The prose before the first sub-heading: the document less its top-level sections
+    # (under the title when there is one).
+    title = sections[1] if len(sections) > 1 and sections[1].level == 1 else None
+    top = sections[2:] if title is not None else sections[1:]
+    level = min((s.level for s in top), default=0)
+    intro_words = whole.words - sum(s.words for s in top if s.level == level)
+    if intro_words >= 15 or any(re.search(r"about|overview|what", s.title, re.I) for s in sections):
+        parts["overview"] = Evidence(path, 1, "docs", f"overview: {intro_words} words")
+    # The most specific section first, so the evidence cites where the content is.
+    ordered = sorted(sections, key=lambda s: s.end_line - s.line)
+    body = [s for s in ordered if s.level and s is not title]
+    start = _first(body, lambda s: bool(_GETTING_STARTED.search(s.title)) and s.procedural)
+    start = start or _first(
+        ordered, lambda s: bool(_INSTALL_CMD.search(_code(s)) or _RUN_CMD.search(_code(s)))
+    )
+    if start is not None:
+        note = f"getting started: '{start.title or 'top of the file'}'"
+        parts["getting started"] = Evidence(path, start.line, "docs", note)
+    # A sentence or a short table of settings is a configuration section; a bare heading
+    # ("Configuration: see the wiki") is not.
+    config = _first(body, lambda s: bool(_CONFIG.search(s.title)) and s.words >= 8)
+    config = config or _first(body, lambda s: any(_ENV_LINE.match(c) for c in s.code))
+    if config is not None:
+        note = f"configuration: '{config.title}'"
+        parts["configuration"] = Evidence(path, config.line, "docs", note)
+    usage = _first(body, lambda s: bool(_USAGE.search(s.title)) and s.procedural)
+    usage = usage or _first(
+        body, lambda s: s.procedural and s is not config and bool(_USAGE_CODE.search(_code(s)))
+    )
+    if usage is not None:
+        parts["usage"] = Evidence(path, usage.line, "docs", f"usage: '{usage.title}'")
+    return parts
+
+
+def _first(sections: list[DocSection], test: Callable[[DocSection], bool]) -> DocSection | None:
+    return next((s for s in sections if test(s)), None)
 
 
 # --- documentation.api-docs -------------------------------------------------------------

@@ -353,7 +353,8 @@ def _own_rules(ctx: AuditContext) -> list[tuple[str, Evidence]]:
             ):
                 rule, severity = f"{call.name}(verify=False) turns off TLS verification", "medium"
             elif call.tail == "run" and "debug" in call.on:
-                rule, severity = f"{call.name}(debug=True) serves the debugger", "medium"
+                # High, as bandit's B201 rates it: the Werkzeug debugger runs code sent to it.
+                rule, severity = f"{call.name}(debug=True) serves the debugger", "high"
             if rule:
                 out.append((severity, Evidence(module.path, call.line, "code", rule)))
     return out
