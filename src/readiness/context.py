@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from readiness.configs import Configs
     from readiness.live import LiveProbe
 
-__all__ = ["AuditContext", "AuditOptions", "grade", "strongest"]
+__all__ = ["AuditContext", "AuditOptions", "grade", "ranked", "strongest"]
 
 _T = TypeVar("_T")
 
@@ -141,6 +141,17 @@ def strongest(evidence: Iterable[Evidence]) -> Evidence | None:
     return best
 
 
+def ranked(evidence: Iterable[Evidence], *, limit: int = 10) -> tuple[Evidence, ...]:
+    """Distinct evidence, strongest first, cut to ``limit`` pieces.
+
+    Ties are broken by place and note: set order varies between runs, reports must not.
+    """
+    items = sorted(
+        set(evidence), key=lambda e: (-STRENGTH_WEIGHT[e.strength], e.path, e.line, e.note)
+    )
+    return tuple(items[:limit])
+
+
 def grade(
     evidence: Iterable[Evidence],
     *,
@@ -155,14 +166,11 @@ def grade(
     ``found`` / ``missing`` are the summary sentences. Evidence is sorted strongest first
     and cut to ``limit`` pieces.
     """
-    # The note breaks ties: set order varies between runs, reports must not.
-    items = sorted(
-        set(evidence), key=lambda e: (-STRENGTH_WEIGHT[e.strength], e.path, e.line, e.note)
-    )
+    items = ranked(evidence, limit=limit)
     best = strongest(items)
     if best is None:
         return Outcome("fail", 0, missing)
     weight = STRENGTH_WEIGHT[best.strength]
     status: Status = "pass" if weight >= 0.9 else "warn" if weight >= 0.45 else "fail"
     summary = found if status == "pass" else f"{found} (only {best.strength} evidence)"
-    return Outcome(status, round(100 * weight), summary, tuple(items[:limit]))
+    return Outcome(status, round(100 * weight), summary, items)

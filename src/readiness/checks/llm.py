@@ -21,7 +21,7 @@ from readiness.checks._code import (
     served_routes,
 )
 from readiness.checks._providers import find_providers, llm_modules
-from readiness.context import AuditContext
+from readiness.context import AuditContext, ranked
 from readiness.model import Evidence, Outcome, Status, Strength
 from readiness.registry import check
 
@@ -37,9 +37,7 @@ _LIMIT = 10
 
 
 def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    order = {"wired": 0, "live": 0, "config": 1, "code": 2, "dependency": 3, "test": 4, "docs": 5}
-    unique = sorted(set(evidence), key=lambda e: (order[e.strength], e.path, e.line, e.note))
-    return tuple(unique[:_LIMIT])
+    return ranked(evidence, limit=_LIMIT)
 
 
 # --- providers -----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from readiness.checks._code import (
 )
 from readiness.configs.ci import Command
 from readiness.configs.yamlines import YamlError, YMap, load_all
-from readiness.context import AuditContext
+from readiness.context import AuditContext, ranked
 from readiness.model import Evidence, Outcome, Status
 from readiness.registry import check
 
@@ -39,9 +39,7 @@ _LIMIT = 10
 
 
 def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    order = {"wired": 0, "live": 0, "config": 1, "code": 2, "dependency": 3, "test": 4, "docs": 5}
-    unique = sorted(set(evidence), key=lambda e: (order[e.strength], e.path, e.line, e.note))
-    return tuple(unique[:_LIMIT])
+    return ranked(evidence, limit=_LIMIT)
 
 
 # --- load tests -----------------------------------------------------------------------------

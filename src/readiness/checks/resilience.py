@@ -21,7 +21,7 @@ from readiness.checks._code import (
     served_routes,
     web_service,
 )
-from readiness.context import AuditContext
+from readiness.context import AuditContext, ranked
 from readiness.model import Evidence, Outcome, Strength
 from readiness.pyindex import Call, ModuleFacts
 from readiness.registry import check
@@ -38,9 +38,7 @@ _LIMIT = 10
 
 
 def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    order = {"wired": 0, "live": 0, "config": 1, "code": 2, "dependency": 3, "test": 4, "docs": 5}
-    unique = sorted(set(evidence), key=lambda e: (order[e.strength], e.path, e.line, e.note))
-    return tuple(unique[:_LIMIT])
+    return ranked(evidence, limit=_LIMIT)
 
 
 # --- circuit breaker -----------------------------------------------------------------------
