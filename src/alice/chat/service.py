@@ -566,11 +566,14 @@ class ChatService:
     ) -> TurnResult:
         """Run one turn to the end and return it whole."""
         started: TurnStarted | None = None
-        async for event in self.stream(request, tenant_id=tenant_id):
-            if isinstance(event, TurnStarted):
-                started = event
-            elif isinstance(event, TurnFinished) and started is not None:
-                return TurnResult(started, event)
+        # aclosing: the turn's generator (its span, its cleanup) ends before the answer is
+        # returned, not whenever the event loop finalises an abandoned generator.
+        async with aclosing(self.stream(request, tenant_id=tenant_id)) as events:
+            async for event in events:
+                if isinstance(event, TurnStarted):
+                    started = event
+                elif isinstance(event, TurnFinished) and started is not None:
+                    return TurnResult(started, event)
         raise RuntimeError("a turn ended without finishing")  # stream() always finishes
 
     async def _discard(
