@@ -36,10 +36,6 @@ __all__ = [
 _LIMIT = 10
 
 
-def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    return ranked(evidence, limit=_LIMIT)
-
-
 # --- providers -----------------------------------------------------------------------
 @check(
     id="llm.multi-provider",
@@ -64,7 +60,7 @@ def check_multi_provider(ctx: AuditContext) -> Outcome:
     found = find_providers(ctx)
     wired = sorted((f for f in found.values() if f.wired), key=lambda f: f.family.title)
     weak = sorted((f for f in found.values() if not f.wired), key=lambda f: f.family.title)
-    evidence = _sorted([e for f in [*wired, *weak] for e in f.evidence])
+    evidence = ranked([e for f in [*wired, *weak] for e in f.evidence])
     names = ", ".join(f.family.title for f in wired)
     gaps = tuple(
         f"{f.family.title}: only {f.strength} evidence (never called from source)" for f in weak
@@ -173,7 +169,7 @@ def check_fallback(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             "requests fall back to another model or provider",
-            _sorted(evidence + stubs),
+            ranked(evidence + stubs),
             strengths=("an ordered fallback runs on failure",),
         )
     if evidence:
@@ -181,14 +177,14 @@ def check_fallback(ctx: AuditContext) -> Outcome:
             "warn",
             45,
             "fallback code exists but nothing on a running path uses it",
-            _sorted(evidence + stubs),
+            ranked(evidence + stubs),
             gaps=("the fallback is defined but never called",),
         )
     return Outcome(
         "fail",
         0,
         "no fallback: a failed model call fails the request",
-        _sorted(stubs),
+        ranked(stubs),
         gaps=("no code moves to another model or provider when one fails",),
     )
 
@@ -453,7 +449,7 @@ def check_retries(ctx: AuditContext) -> Outcome:
     lib_backoff, lib_flat = _library_retries(ctx)
     loop_backoff, loop_flat = _loop_retries(ctx)
     backoff, flat = lib_backoff + loop_backoff, lib_flat + loop_flat
-    evidence = _sorted(backoff + flat)
+    evidence = ranked(backoff + flat)
     if any(e.strength == "wired" for e in backoff):
         gaps = tuple(f"{e.location}: {e.note}" for e in flat[:3])
         return Outcome(
@@ -486,7 +482,7 @@ def check_retries(ctx: AuditContext) -> Outcome:
             "warn",
             45,
             "a retry library is declared but never used",
-            _sorted(declared),
+            ranked(declared),
             gaps=("declared retry library is not applied to any call",),
         )
     if not find_providers(ctx) and not _has_http_clients(ctx):
@@ -585,7 +581,7 @@ def check_streaming(ctx: AuditContext) -> Outcome:
         if served.method == "WEBSOCKET":
             note = f"WebSocket route {served.path}"
             client_side.append(Evidence(served.module.path, served.line, "wired", note))
-    evidence = _sorted(model_side + client_side)
+    evidence = ranked(model_side + client_side)
     clients = any(e.strength == "wired" for e in client_side)
     if model_side and clients:
         return Outcome(

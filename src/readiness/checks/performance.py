@@ -38,10 +38,6 @@ __all__ = [
 _LIMIT = 10
 
 
-def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    return ranked(evidence, limit=_LIMIT)
-
-
 # --- load tests -----------------------------------------------------------------------------
 _LOAD_TOOLS = re.compile(
     r"(?:^|[\s/;&|(])(locust\b|k6\s+run|artillery\s+(?:run|quick)|vegeta\s+attack|"
@@ -170,7 +166,7 @@ def check_load_tests(ctx: AuditContext) -> Outcome:
     """Load-test scripts, and whether a Makefile target or CI job runs them."""
     scripts, handles, packages = _load_scripts(ctx)
     runs = _load_runs(ctx, handles, packages)
-    evidence = _sorted(runs + scripts)
+    evidence = ranked(runs + scripts)
     if runs:
         return Outcome(
             "pass",
@@ -193,7 +189,7 @@ def check_load_tests(ctx: AuditContext) -> Outcome:
             "warn",
             45,
             "a load-testing tool is declared but no load test was found",
-            _sorted(declared),
+            ranked(declared),
             gaps=("no load-test script",),
         )
     if no_python(ctx) is not None or not web_service(ctx):
@@ -301,7 +297,7 @@ def check_caching(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             "a cache is used on a running path",
-            _sorted(evidence),
+            ranked(evidence),
             strengths=("caching wired",),
         )
     if evidence:
@@ -309,7 +305,7 @@ def check_caching(ctx: AuditContext) -> Outcome:
             "warn",
             60,
             "only in-process memoisation or unused cache code",
-            _sorted(evidence),
+            ranked(evidence),
             gaps=("no shared or TTL cache on the request path",),
         )
     declared = ctx.deps.evidence(*_CACHE_PACKAGES)
@@ -318,7 +314,7 @@ def check_caching(ctx: AuditContext) -> Outcome:
             "warn",
             45,
             "a caching library is declared but not used",
-            _sorted(declared),
+            ranked(declared),
             gaps=("the declared cache library caches nothing yet",),
         )
     return Outcome("fail", 0, "no caching found", gaps=("nothing is cached",))
@@ -434,8 +430,8 @@ def check_capacity_docs(ctx: AuditContext) -> Outcome:
         rows_capacity, rows_cost = _table_hits(lines)
         capacity.extend(Evidence(path, n, "docs", "capacity table row") for n in rows_capacity)
         cost.extend(Evidence(path, n, "docs", "cost table row") for n in rows_cost)
-    capacity_ev = _sorted(capacity)[:5]
-    cost_ev = _sorted(cost)[:5]
+    capacity_ev = ranked(capacity)[:5]
+    cost_ev = ranked(cost)[:5]
     evidence = capacity_ev + cost_ev
     if capacity and cost:
         return Outcome(

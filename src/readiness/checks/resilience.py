@@ -34,13 +34,6 @@ __all__ = [
     "check_readiness_endpoint",
 ]
 
-_LIMIT = 10
-
-
-def _sorted(evidence: list[Evidence]) -> tuple[Evidence, ...]:
-    return ranked(evidence, limit=_LIMIT)
-
-
 # --- circuit breaker -----------------------------------------------------------------------
 _BREAKER_LIBS = ("pybreaker", "aiobreaker", "circuitbreaker", "purgatory")
 _BREAKER_PACKAGES = ("pybreaker", "aiobreaker", "circuitbreaker", "purgatory")
@@ -94,7 +87,7 @@ def check_circuit_breaker(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             "a circuit breaker guards calls on a running path",
-            _sorted(wired + idle + stubs),
+            ranked(wired + idle + stubs),
             strengths=("circuit breaker wired",),
             gaps=gaps,
         )
@@ -104,14 +97,14 @@ def check_circuit_breaker(ctx: AuditContext) -> Outcome:
             summary = "a circuit breaker is defined but never called"
         else:
             summary = "the circuit breaker is a stub: it does nothing"
-        return Outcome("fail", 15 if idle else 0, summary, _sorted(stubs + idle), gaps=gaps)
+        return Outcome("fail", 15 if idle else 0, summary, ranked(stubs + idle), gaps=gaps)
     declared = ctx.deps.evidence(*_BREAKER_PACKAGES)
     if declared:
         return Outcome(
             "warn",
             45,
             "a circuit-breaker library is declared but not used in source",
-            _sorted(declared),
+            ranked(declared),
             gaps=("the declared breaker library guards nothing yet",),
         )
     return Outcome(
@@ -241,7 +234,7 @@ def check_health_endpoint(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             f"liveness endpoint: {paths}",
-            _sorted(evidence),
+            ranked(evidence),
             strengths=(f"health endpoint {paths} registered",),
         )
     ready = _readiness(routes)
@@ -251,7 +244,7 @@ def check_health_endpoint(ctx: AuditContext) -> Outcome:
             "warn",
             60,
             "only a readiness endpoint: it doubles as liveness",
-            _sorted(evidence),
+            ranked(evidence),
             gaps=(
                 "liveness probes on a readiness route restart instances when a dependency is down",
             ),
@@ -300,7 +293,7 @@ def check_readiness_endpoint(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             "readiness endpoint checks its dependencies",
-            _sorted(evidence),
+            ranked(evidence),
             strengths=("readiness reflects dependency state",),
         )
     if any(asks is None for _, asks, _ in judged):
@@ -308,7 +301,7 @@ def check_readiness_endpoint(ctx: AuditContext) -> Outcome:
             "warn",
             70,
             "readiness endpoint registered; its handler could not be inspected",
-            _sorted(evidence),
+            ranked(evidence),
             notes=("the route is registered by a call, not a decorator",),
         )
     if judged:
@@ -316,7 +309,7 @@ def check_readiness_endpoint(ctx: AuditContext) -> Outcome:
             "warn",
             50,
             "readiness endpoint answers without checking any dependency",
-            _sorted(evidence),
+            ranked(evidence),
             gaps=("readiness returns a constant: it says ready while the database is down",),
         )
     combined = [(r, *_probes(r)) for r in _liveness(routes)]
@@ -330,7 +323,7 @@ def check_readiness_endpoint(ctx: AuditContext) -> Outcome:
             "warn",
             60,
             "no readiness endpoint; the health endpoint checks dependencies",
-            _sorted(deep),
+            ranked(deep),
             gaps=(
                 "one endpoint for liveness and readiness: a database outage restarts "
                 "instances instead of draining them",
@@ -438,7 +431,7 @@ def check_failover(ctx: AuditContext) -> Outcome:
             "pass",
             100,
             "clients fail over to another backend or replica",
-            _sorted(evidence),
+            ranked(evidence),
             strengths=("failover on a running path",),
         )
     if evidence:
@@ -446,7 +439,7 @@ def check_failover(ctx: AuditContext) -> Outcome:
             "warn",
             45,
             "failover code exists but is not on a running path",
-            _sorted(evidence),
+            ranked(evidence),
             gaps=("the failover code is never called",),
         )
     return Outcome(
@@ -550,7 +543,7 @@ def check_graceful_degradation(ctx: AuditContext) -> Outcome:
         k for k, items in kinds.items() if any(e.strength in ("wired", "code") for e in items)
     ]
     absent = [titles[k] for k in kinds if k not in present]
-    evidence = _sorted([e for items in kinds.values() for e in items])
+    evidence = ranked([e for items in kinds.values() for e in items])
     found = ", ".join(titles[k] for k in present)
     gaps = tuple(f"no {t}" for t in absent)
     if len(present) >= 2:
