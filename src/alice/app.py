@@ -26,7 +26,7 @@ from alice import __version__
 from alice.api import BodyLimitMiddleware, GuardianHeaderMiddleware, install_error_handlers
 from alice.api.deps import require_chat
 from alice.api.middleware import SingleQueryMiddleware, UploadGuardMiddleware
-from alice.api.routes import chat, conversations, health, openai
+from alice.api.routes import audio, chat, conversations, health, openai, voice
 from alice.api.routes import gdpr as gdpr_routes
 from alice.api.routes import guardian as guardian_routes
 from alice.api.routes import keys as key_routes
@@ -60,6 +60,7 @@ from alice.settings import Settings
 from alice.store.database import Database, DatabaseConfig
 from alice.store.migrate import migrate
 from alice.store.tenants import KeyStore
+from alice.voice import VoiceMetrics, VoicePipeline, build_voice
 
 __all__ = [
     "build_cache",
@@ -301,6 +302,16 @@ def create_app(
         metrics=metrics,
     )
 
+    pipeline: VoicePipeline | None = None
+    if settings.voice_enabled:
+        # The engines load on first use: a server that never hears speech pays nothing.
+        pipeline = build_voice(
+            settings,
+            chat=service,
+            metrics=VoiceMetrics(metrics.registry),
+            under_pressure=lambda: guardian.mode != "ok",
+        )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
@@ -327,6 +338,8 @@ def create_app(
         finally:
             await retention.stop()
             await guardian.stop()
+            if pipeline is not None:
+                await pipeline.aclose()
             if isinstance(cache, RedisCache):
                 await cache.aclose()
             if limiter is not None:
@@ -351,6 +364,7 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.chat = service
+    app.state.voice = pipeline
     app.state.guardian = guardian
     app.state.keys = keys
     app.state.authenticator = authenticator
@@ -369,7 +383,14 @@ def create_app(
     app.add_middleware(
         RequestTimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_paths=public
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits=(
+            ("/api/voice/", settings.voice_max_upload_bytes),
+            ("/v1/audio/", settings.voice_max_upload_bytes),
+        ),
+    )
     app.add_middleware(
         UploadGuardMiddleware,
         disk_low=lambda: guardian.disk_low,
@@ -394,8 +415,10 @@ def create_app(
         quiet_paths=("/health", "/ready", "/metrics"),
     )
     app.include_router(health.router)
-    for module in (chat, conversations, openai):
+    for module in (chat, conversations, openai, audio):
         app.include_router(module.router, dependencies=[Depends(require_chat)])
+    # Its HTTP route takes the tenant (chat scope); the WebSocket checks the scope itself.
+    app.include_router(voice.router)
     app.include_router(guardian_routes.router)
     app.include_router(key_routes.router)
     app.include_router(gdpr_routes.router)

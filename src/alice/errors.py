@@ -10,9 +10,12 @@ Hierarchy::
 
     AliceError                          500 internal-error
     ├── InvalidRequestError             422 invalid-request
-    │   └── TenantExistsError           409 tenant-exists
+    │   ├── TenantExistsError           409 tenant-exists
+    │   └── InvalidAudioError           422 invalid-audio
+    ├── UnsupportedMediaTypeError       415 unsupported-media-type
     ├── PayloadTooLargeError            413 payload-too-large
-    │   └── MessageTooLongError         413 message-too-long
+    │   ├── MessageTooLongError         413 message-too-long
+    │   └── AudioTooLongError           413 audio-too-long
     ├── UnauthenticatedError            401 unauthenticated     (WWW-Authenticate)
     ├── ForbiddenError                  403 forbidden
     ├── RateLimitedError                429 rate-limited        (Retry-After)
@@ -29,7 +32,12 @@ Hierarchy::
     │   ├── ModelUnavailableError       503 model-unavailable   (Retry-After)
     │   ├── ModelTimeoutError           504 model-timeout
     │   └── UpstreamError               502 upstream-error
-    └── StorageError                    503 storage-unavailable (Retry-After)
+    ├── StorageError                    503 storage-unavailable (Retry-After)
+    └── VoiceError                      502 voice-failed
+        ├── SpeechToTextError           502 stt-failed
+        ├── TranslationError            502 translate-failed
+        ├── TextToSpeechError           502 tts-failed
+        └── VoiceUnavailableError       503 voice-unavailable   (Retry-After)
 
     ConfigurationError                  start-up only: never reaches a client
 """
@@ -41,11 +49,13 @@ from typing import ClassVar
 __all__ = [
     "AliceError",
     "ApiKeyNotFoundError",
+    "AudioTooLongError",
     "ConfigurationError",
     "ConversationNotFoundError",
     "DecryptionError",
     "ForbiddenError",
     "InsufficientStorageError",
+    "InvalidAudioError",
     "InvalidRequestError",
     "LoadShedError",
     "MessageTooLongError",
@@ -58,11 +68,18 @@ __all__ = [
     "PayloadTooLargeError",
     "RateLimitedError",
     "RequestTimeoutError",
+    "SpeechToTextError",
     "StorageError",
     "TenantExistsError",
     "TenantNotFoundError",
+    "TextToSpeechError",
+    "TranslationError",
     "UnauthenticatedError",
+    "UnsupportedMediaTypeError",
     "UpstreamError",
+    "VoiceError",
+    "VoiceUnavailableError",
+    "error_for_code",
 ]
 
 
@@ -309,3 +326,95 @@ class DecryptionError(AliceError):
         super().__init__()
         self.key_id = key_id
         self.tampered = tampered
+
+
+class InvalidAudioError(InvalidRequestError):
+    """Audio that can be read but not used (no samples, corrupt frames, bad parameters)."""
+
+    code = "invalid-audio"
+    default_message = "The audio cannot be used."
+
+
+class UnsupportedMediaTypeError(AliceError):
+    """A body in a format Alice cannot decode (not audio, or a codec it lacks)."""
+
+    code = "unsupported-media-type"
+    status = 415
+    default_message = "This media type is not supported."
+
+
+class AudioTooLongError(PayloadTooLargeError):
+    """Audio longer than ``ALICE_VOICE_MAX_AUDIO_S``."""
+
+    code = "audio-too-long"
+    default_message = "The audio is too long."
+
+
+class VoiceError(AliceError):
+    """A voice stage failed on every engine of its chain.
+
+    ``transient``: whether the next engine (or a retry) may succeed, as opposed to a
+    lasting failure of the input itself.
+    """
+
+    code = "voice-failed"
+    status = 502
+    default_message = "The voice pipeline failed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+        transient: bool = True,
+    ) -> None:
+        super().__init__(message, field=field, retry_after=retry_after)
+        self.transient = transient
+
+
+class SpeechToTextError(VoiceError):
+    """Speech recognition failed."""
+
+    code = "stt-failed"
+    default_message = "Speech recognition failed."
+
+
+class TranslationError(VoiceError):
+    """Translating the transcript to the output language failed."""
+
+    code = "translate-failed"
+    default_message = "Translation failed."
+
+
+class TextToSpeechError(VoiceError):
+    """Speech synthesis failed."""
+
+    code = "tts-failed"
+    default_message = "Speech synthesis failed."
+
+
+class VoiceUnavailableError(VoiceError):
+    """No engine of a stage can run here (not installed, or every one is cooling down)."""
+
+    code = "voice-unavailable"
+    status = 503
+    default_message = "Voice is unavailable on this server right now."
+
+
+def error_for_code(code: str, message: str) -> AliceError:
+    """The error class with this stable ``code`` (an `AliceError` when none has it).
+
+    Errors that crossed a boundary as ``{"code", "message"}`` (a voice run's ``error``
+    event) become exceptions again with their own status.
+    """
+    pending: list[type[AliceError]] = [AliceError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            try:
+                return cls(message)
+            except TypeError:  # a constructor with required arguments of its own
+                break
+        pending.extend(cls.__subclasses__())
+    return AliceError(message)

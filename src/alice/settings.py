@@ -37,6 +37,8 @@ PromptFormat = Literal["auto", "few-shot", "chat-template"]
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["full", "normal"]
+SttEngineName = Literal["whisper", "openai"]
+TtsEngineName = Literal["piper", "espeak", "openai"]
 
 _ENV_PREFIX = "ALICE_"
 DEFAULT_LLAMACPP_MODEL = "gemma-3-270m"
@@ -291,7 +293,56 @@ class Settings(BaseSettings):
     max_messages_per_request: int = Field(200, ge=1, le=10000)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
 
-    @field_validator("extra_models", mode="before")
+    # --- voice ------------------------------------------------------------------------
+    voice_enabled: bool = Field(True, description="Serve the voice and audio endpoints.")
+    voice_input_language: str = Field(
+        "sv", pattern=r"^[a-z]{2}$", description="Language the user speaks (ISO 639-1)."
+    )
+    voice_output_language: str = Field(
+        "en", pattern=r"^[a-z]{2}$", description="Language Alice answers and speaks in."
+    )
+    voice_stt: Annotated[tuple[SttEngineName, ...], NoDecode] = Field(
+        ("whisper",), description="Speech-to-text chain, in order: whisper, openai."
+    )
+    voice_tts: Annotated[tuple[TtsEngineName, ...], NoDecode] = Field(
+        ("piper", "espeak"), description="Text-to-speech chain, in order: piper, espeak, openai."
+    )
+    voice_translate: Literal["speech", "llm", "off"] = Field(
+        "speech", description="speech (Whisper translates the audio) | llm | off."
+    )
+    voice_stt_model_path: Path | None = Field(
+        None, description="A CTranslate2 Whisper folder; empty: the bundled Whisper base."
+    )
+    voice_stt_beam_size: int = Field(5, ge=1, le=16)
+    voice_stt_threads: int = Field(0, ge=0, le=512, description="0: every core.")
+    voice_stt_prompt: str | None = Field(
+        None, max_length=500, description="Words Whisper should expect (names, jargon)."
+    )
+    voice_piper_model: Path | None = Field(
+        None, description="A piper .onnx voice; empty: the bundled en_US voice."
+    )
+    voice_espeak_binary: str = Field("espeak-ng", min_length=1)
+    voice_remote_url: str | None = Field(
+        None, description="OpenAI-compatible audio server (…/v1) for the openai engines."
+    )
+    voice_remote_api_key: SecretStr | None = None
+    voice_remote_stt_model: str = Field("whisper-1", min_length=1)
+    voice_remote_tts_model: str = Field("tts-1", min_length=1)
+    voice_remote_tts_voice: str = Field("alloy", min_length=1)
+    voice_max_audio_s: float = Field(60.0, gt=0, le=3600, description="Longer audio: 413.")
+    voice_max_upload_bytes: int = Field(
+        26_214_400, ge=1024, le=1_073_741_824, description="Body limit of audio uploads."
+    )
+    voice_output_rate: int = Field(22_050, ge=8000, le=48000)
+    voice_partial_interval_s: float = Field(
+        1.0, ge=0, le=60, description="Partial transcripts while speaking; 0: off."
+    )
+    voice_vad_threshold: float = Field(0.5, gt=0, lt=1)
+    voice_end_silence_s: float = Field(
+        0.6, gt=0, le=10, description="Silence that ends an utterance on a stream."
+    )
+
+    @field_validator("extra_models", "voice_stt", "voice_tts", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -311,6 +362,11 @@ class Settings(BaseSettings):
         "retention_days",
         "subject_key",
         "subject_key_file",
+        "voice_stt_model_path",
+        "voice_stt_prompt",
+        "voice_piper_model",
+        "voice_remote_url",
+        "voice_remote_api_key",
         mode="before",
     )
     @classmethod
@@ -359,6 +415,13 @@ class Settings(BaseSettings):
                 f"ALICE_DEFAULT_MAX_TOKENS ({self.default_max_tokens}) must not exceed "
                 f"ALICE_MAX_TOKENS_LIMIT ({self.max_tokens_limit})"
             )
+        if "openai" in (*self.voice_stt, *self.voice_tts) and not self.voice_remote_url:
+            raise ValueError(
+                "ALICE_VOICE_REMOTE_URL must be set when ALICE_VOICE_STT or ALICE_VOICE_TTS "
+                "names the openai engine"
+            )
+        if not self.voice_stt or not self.voice_tts:
+            raise ValueError("ALICE_VOICE_STT and ALICE_VOICE_TTS need at least one engine")
         return self
 
     # --- derived values ---------------------------------------------------------------

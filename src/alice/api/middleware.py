@@ -54,14 +54,28 @@ class BodyLimitMiddleware:
     chunked body is counted as it arrives and refused when it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, path_limits: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         self.app = app
+        self.default_bytes = max_bytes
         self.max_bytes = max_bytes
+        #: (path prefix, limit) pairs for routes that take larger bodies (audio uploads).
+        self.path_limits = path_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with a counting ``receive``, or refuse it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self.default_bytes
+        for prefix, bytes_ in self.path_limits:
+            if scope["path"].startswith(prefix):
+                limit = bytes_
+                break
+        if limit != self.max_bytes:
+            # A per-request copy keeps the shared instance's limit untouched.
+            await BodyLimitMiddleware(self.app, max_bytes=limit)(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
