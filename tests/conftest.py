@@ -86,8 +86,17 @@ async def llm(model_file: Path) -> AsyncIterator[LlamaCppProvider]:
     _utils.errnull_file.close()
 
 
+@pytest.fixture(scope="session")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled Whisper base, assembled once for the run (each app would otherwise
+    join its 145 MB again in its own data folder)."""
+    from alice.voice.stt.whisper import ensure_bundled_whisper
+
+    return ensure_bundled_whisper(tmp_path_factory.mktemp("models") / "whisper-base")
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path, model_file: Path) -> SettingsFactory:
+def make_settings(tmp_path: Path, model_file: Path, whisper_dir: Path) -> SettingsFactory:
     """Settings for one test: its own data folder, no .env file, the shared model file."""
 
     def make(**overrides: Any) -> Settings:
@@ -99,6 +108,7 @@ def make_settings(tmp_path: Path, model_file: Path) -> SettingsFactory:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "model_path": model_file,
+            "voice_stt_model_path": whisper_dir,
             "guardian_enabled": False,
             "auth": "off",
             "rate_limit": "off",
