@@ -972,6 +972,58 @@ def _chat_local(
     return _run(go)
 
 
+@app.command()
+def voice(
+    recording: Annotated[Path, typer.Argument(help="The user's speech (WAV, FLAC, MP3...).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the spoken answer here (WAV).")
+    ] = None,
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", "-c", help="Continue this conversation.")
+    ] = None,
+) -> None:
+    """Speak to Alice: one voice turn on a recording (Swedish in, English out)."""
+    from alice.observability import configure_logging
+    from alice.voice.cli import voice_turn
+
+    settings = _settings()
+    configure_logging(level="warning", fmt="console")
+
+    def show(label: str, text: str) -> None:
+        if label == "answer":
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        else:
+            err.print(f"[dim]{label}:[/dim] {text}", highlight=False)
+
+    conversation_id = _run(
+        lambda: voice_turn(settings, recording, output, conversation=conversation, show=show)
+    )
+    if conversation_id:
+        err.print(f"[dim]conversation {conversation_id}[/dim]", highlight=False)
+    if output is not None:
+        err.print(f"[dim]wrote {output}[/dim]", highlight=False)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The WAV file to write.")],
+    language: Annotated[
+        str | None,
+        typer.Option(help="Language of the text (default: ALICE_VOICE_OUTPUT_LANGUAGE)."),
+    ] = None,
+) -> None:
+    """Speak a text into a WAV file with Alice's voice engines."""
+    from alice.observability import configure_logging
+    from alice.voice.cli import say as speak
+
+    settings = _settings()
+    configure_logging(level="warning", fmt="console")
+    seconds = _run(lambda: speak(settings, text, output, language=language))
+    err.print(f"[dim]wrote {output} ({seconds:.1f} s)[/dim]", highlight=False)
+
+
 def _chat_remote(
     url: str,
     text: str,

@@ -61,6 +61,12 @@ class ChatCreate(BaseModel):
         None, description="Continue this conversation; omit to start a new one."
     )
     stream: bool = Field(False, description="Answer as Server-Sent Events.")
+    voice: bool = Field(
+        False,
+        description="Also return the answer spoken (`audio`: a base64 WAV in "
+        "ALICE_VOICE_OUTPUT_LANGUAGE's voice). Not with `stream`: /api/voice/stream "
+        "streams speech.",
+    )
     model: str | None = Field(None, description="A model from GET /v1/models.")
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -104,6 +110,9 @@ class ChatPublic(BaseModel):
         False, description="True when every model was down and this is the offline answer."
     )
     cached: bool = Field(False, description="True when the answer came from the cache.")
+    audio: str | None = Field(
+        None, description='With "voice": true, the answer spoken: a base64 WAV (PCM16 mono).'
+    )
 
 
 class MessagePublic(BaseModel):

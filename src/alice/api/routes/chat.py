@@ -7,15 +7,19 @@ each piece of the answer, then ``done`` (ids, model, usage) once the answer is s
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from alice.api.deps import ChatServiceDep, PriorityDep, TenantDep
+from alice.api.routes._voice import pipeline_of
 from alice.api.schemas import ChatCreate, ChatPublic, UsagePublic, error_responses
 from alice.api.sse import sse_event
 from alice.api.turns import prime_turn
 from alice.chat import TurnDelta, TurnEvent, TurnFinished, TurnRequest, TurnStarted
-from alice.errors import AliceError
+from alice.errors import AliceError, InvalidRequestError
+from alice.voice.audio import wav_bytes
 
 __all__ = ["router"]
 
@@ -69,7 +73,11 @@ def _error_frame(exc: AliceError) -> bytes:
     },
 )
 async def chat(
-    body: ChatCreate, service: ChatServiceDep, tenant: TenantDep, priority: PriorityDep
+    http: Request,
+    body: ChatCreate,
+    service: ChatServiceDep,
+    tenant: TenantDep,
+    priority: PriorityDep,
 ) -> Response:
     """Send a message and get Alice's answer (streamed with ``"stream": true``)."""
     request = TurnRequest(
@@ -82,8 +90,19 @@ async def chat(
         priority=priority,
     )
     if body.stream:
+        if body.voice:
+            raise InvalidRequestError(
+                '"voice": true answers whole; for streamed speech use /api/voice/stream.',
+                field="voice",
+            )
         turn = await prime_turn(service, request, tenant_id=tenant)
         return turn.response(_encode, _error_frame)
+    # Checked before the turn: with voice off, nothing is stored for an answer that fails.
+    pipeline = pipeline_of(http) if body.voice else None
     result = await service.complete(request, tenant_id=tenant)
     public = _public(result.finished, result.started.message_id)
+    if pipeline is not None and result.finished.text.strip():
+        pcm = [audio.pcm16() async for audio in pipeline.speak(result.finished.text)]
+        wav = wav_bytes(b"".join(pcm), pipeline.config.output_rate)
+        public.audio = base64.b64encode(wav).decode("ascii")
     return Response(public.model_dump_json(), media_type="application/json")
