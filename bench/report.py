@@ -380,7 +380,7 @@ def render(notes: str) -> str:
         "noisy. Servers run as real processes on 127.0.0.1 with temporary data folders; "
         "Alice keeps persistence on (SQLite, `synchronous=full`).",
         "Re-run: `make bench`, or `.venv/bin/python -m bench "
-        "[ttft|gateway|overload|killswitch|cache_hit|auth|privacy|observability|readiness] "
+        "[ttft|gateway|overload|killswitch|cache_hit|auth|privacy|observability|readiness|voice] "
         "[--quick]`. "
         "The LiteLLM target needs `bench/install_litellm.sh` once (its own `.venv-litellm`).",
     ]

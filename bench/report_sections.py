@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.report import _alice_settings, _header, _ms, _signed, _table, _verdict, _with_ci
 from bench.report import _targets as _targets_with_ci
+from bench.voice_report import voice_section
 
 __all__ = [
     "SECTIONS",
@@ -671,4 +672,5 @@ SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "privacy": privacy_section,
     "observability": observability_section,
     "readiness": readiness_section,
+    "voice": voice_section,
 }

@@ -1,4 +1,4 @@
-"""Options and runs of the benches after ttft and gateway (overload ... readiness).
+"""Options and runs of the benches after ttft and gateway (overload ... readiness, voice).
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -16,6 +16,7 @@ from bench.observability import ObservabilityParams, run_observability
 from bench.overload import OverloadParams, run_overload
 from bench.privacy import PrivacyParams, run_privacy
 from bench.readiness import ReadinessParams, run_readiness
+from bench.voice import VoiceParams, run_voice
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
 
@@ -27,6 +28,7 @@ BENCHES = (
     "privacy",
     "observability",
     "readiness",
+    "voice",
 )
 
 
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-questions", type=int, help="questions first asked whole (and as many streamed)"
     )
     cache.add_argument("--cache-hits", type=int, help="hits per question")
+    voice = parser.add_argument_group("voice")
+    voice.add_argument("--voice-rounds", type=int, help="rounds over the clip set")
 
 
 def _with(params: Any, overrides: dict[str, Any]) -> Any:
@@ -138,6 +142,16 @@ def _observability(args: argparse.Namespace) -> ObservabilityParams:
     return result
 
 
+def _voice(args: argparse.Namespace) -> VoiceParams:
+    params = (
+        VoiceParams(rounds=1, clips=3, warmup_clips=1, quick=True) if args.quick else VoiceParams()
+    )
+    result: VoiceParams = _with(
+        params, {"alice_env": tuple(args.alice_env), "rounds": args.voice_rounds}
+    )
+    return result
+
+
 def runs(
     args: argparse.Namespace, commands: set[str]
 ) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
@@ -158,4 +172,6 @@ def runs(
     if commands & {"all", "readiness"}:
         params = ReadinessParams(lines=50_000, rounds=1, quick=True) if args.quick else None
         chosen.append(("readiness", lambda: run_readiness(params or ReadinessParams())))
+    if commands & {"all", "voice"}:
+        chosen.append(("voice", lambda: run_voice(_voice(args))))
     return chosen
