@@ -35,11 +35,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install Alice with its dev tools
 
 run: $(STAMP)  ## migrate, then serve Alice on http://127.0.0.1:8000
+	scripts/ensure-espeak.sh
 	$(BIN)/alice migrate
 	$(BIN)/alice serve
 
-tools:  ## fetch promtool and prometheus for the test suite
+tools:  ## fetch promtool and prometheus for the test suite; espeak-ng for the voice tests
 	scripts/install-prometheus-tools.sh
+	scripts/ensure-espeak.sh --required
 
 test: $(STAMP) tools  ## run the whole test suite (real model, SQLite and PostgreSQL)
 	$(BIN)/python -m pytest
