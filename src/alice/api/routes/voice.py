@@ -213,7 +213,8 @@ async def voice_stream(
         pass  # the client left: the work stops below
     finally:
         await session.aclose()
-        with contextlib.suppress(RuntimeError):
+        # The client may have gone while the run was stopping: nothing left to close.
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
 
 
