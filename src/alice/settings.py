@@ -314,6 +314,9 @@ class Settings(BaseSettings):
         None, description="A CTranslate2 Whisper folder; empty: the bundled Whisper base."
     )
     voice_stt_beam_size: int = Field(5, ge=1, le=16)
+    voice_stt_window_s: float = Field(
+        10.0, ge=3, le=30, description="Shortest Whisper window for short speech; 30: standard."
+    )
     voice_stt_threads: int = Field(0, ge=0, le=512, description="0: every core.")
     voice_stt_prompt: str | None = Field(
         None, max_length=500, description="Words Whisper should expect (names, jargon)."

@@ -85,6 +85,7 @@ def _stt_engines(settings: Settings) -> list[SpeechToText]:
                         data_dir=settings.resolved_data_dir,
                         threads=settings.voice_stt_threads,
                         beam_size=settings.voice_stt_beam_size,
+                        window_s=settings.voice_stt_window_s,
                     )
                 )
             )

@@ -231,3 +231,12 @@ def test_error_codes_map_back_to_their_classes() -> None:
         assert type(error) is cls
         assert error.status == cls.status
     assert error_for_code("no-such-code", "m").status == 500
+
+
+def test_a_sentence_whisper_repeats_back_to_back_is_said_once() -> None:
+    from alice.voice.stt.whisper import _without_repeats
+
+    assert _without_repeats("Odd it is. Odd it is. odd it is! Then more.") == (
+        "Odd it is. odd it is! Then more."
+    )
+    assert _without_repeats("Hej. Hej då. Hej.") == "Hej. Hej då. Hej."
