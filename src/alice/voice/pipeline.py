@@ -41,7 +41,7 @@ from alice.voice.events import EventType, PipelineEvent, Stage
 from alice.voice.metrics import VoiceMetrics
 from alice.voice.sentences import SentenceSplitter
 from alice.voice.stt import SpeechToText, SttTask, Transcript
-from alice.voice.translate import Translator
+from alice.voice.translate import SpeechTranslator, Translator
 from alice.voice.tts import TextToSpeech
 from alice.voice.vad import SileroVad, SpeechSpan, VadConfig, speech_spans
 
@@ -90,38 +90,83 @@ class VoiceRequest:
 class LiveUtterance:
     """An utterance being captured from a stream, handed to a run as it grows.
 
-    The listener appends speech and calls `end` once the VAD says the user stopped; the
-    run waits for that, sending partial transcripts of what it has meanwhile.
+    The listener appends speech, calls `pause` when the VAD hears silence begin and
+    `resume` when speech comes back before the silence was long enough to end the
+    utterance, and `end` when it was. The run waits for the end, sending partial
+    transcripts meanwhile, and starts recognising at each pause: when the pause turns out
+    to be the end, the transcript is (nearly) ready when the VAD decides.
     """
 
     def __init__(self, *, started_s: float) -> None:
         self.started_s = started_s
         self._parts: list[Audio] = []
+        self._samples = 0
         self._ended: asyncio.Future[SpeechSpan] = asyncio.get_running_loop().create_future()
-        #: `time.perf_counter` when the end of speech was known (TTFA starts here).
+        self._changed = asyncio.Event()
+        #: Samples of speech before the current pause (None: the user is speaking).
+        self.pause_samples: int | None = None
+        self._paused_at: float | None = None
+        #: `time.perf_counter` when the user stopped speaking: the silence that ended the
+        #: utterance began (time to first audio starts here), or the end, if sooner.
         self.ended_at = 0.0
+
+    @property
+    def ended(self) -> bool:
+        """Whether the utterance is over."""
+        return self._ended.done()
 
     def append(self, audio: Audio) -> None:
         """More of the speech (16 kHz)."""
         self._parts.append(audio)
+        self._samples += len(audio.samples)
+
+    def pause(self) -> None:
+        """Silence began (the utterance may or may not be over)."""
+        if self.pause_samples is None and not self.ended:
+            self.pause_samples = self._samples
+            self._paused_at = time.perf_counter()
+            self._changed.set()
+
+    def resume(self) -> None:
+        """Speech came back before the silence ended the utterance."""
+        if self.pause_samples is not None and not self.ended:
+            self.pause_samples = None
+            self._paused_at = None
+            self._changed.set()
 
     def end(self, span: SpeechSpan) -> None:
         """The user stopped speaking."""
         if not self._ended.done():
-            self.ended_at = time.perf_counter()
+            self.ended_at = self._paused_at or time.perf_counter()
             self._ended.set_result(span)
+            self._changed.set()
 
-    def audio(self) -> Audio:
-        """The speech so far."""
+    def audio(self, samples: int | None = None) -> Audio:
+        """The speech so far (its first ``samples`` samples)."""
         if not self._parts:
             return Audio(_empty(), SPEECH_RATE)
         import numpy as np
 
-        return Audio(np.concatenate([p.samples for p in self._parts]), SPEECH_RATE)
+        whole = np.concatenate([p.samples for p in self._parts])
+        return Audio(whole if samples is None else whole[:samples], SPEECH_RATE)
+
+    async def changed(self, within_s: float | None) -> None:
+        """Wait until it pauses, resumes or ends (or ``within_s`` seconds pass)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), within_s)
+        self._changed.clear()
 
     async def wait(self) -> SpeechSpan:
         """Wait for the end of the utterance."""
         return await asyncio.shield(self._ended)
+
+
+@dataclass(slots=True)
+class _Early:
+    """Recognition started at a pause, before the VAD knew the utterance was over."""
+
+    samples: int
+    task: asyncio.Task[tuple[Transcript, str | None]]
 
 
 def _empty() -> Any:
@@ -298,22 +343,30 @@ class VoicePipeline:
     async def _stages(
         self, run: _Run, source: Audio | LiveUtterance, request: VoiceRequest
     ) -> None:
-        speech = await self._vad_stage(run, source)
-        if speech is None:
-            run.summary["speech"] = False
-            return
-        transcript = await self._stt_stage(run, speech)
-        if not transcript.text:
-            return
-        english = await self._translate_stage(run, transcript, speech)
+        early: _Early | None = None
+        try:
+            speech, early = await self._vad_stage(run, source)
+            if speech is None:
+                run.summary["speech"] = False
+                return
+            transcript, translation = await self._stt_stage(run, speech, early)
+            if not transcript.text:
+                return
+            english = await self._translate_stage(run, transcript, speech, translation)
+        finally:
+            if early is not None and not early.task.done():
+                early.task.cancel()
         await self._answer(run, english, request)
 
-    async def _vad_stage(self, run: _Run, source: Audio | LiveUtterance) -> Audio | None:
+    async def _vad_stage(
+        self, run: _Run, source: Audio | LiveUtterance
+    ) -> tuple[Audio | None, _Early | None]:
         started = time.perf_counter()
         run.emit(EventType.VAD_START)
+        early: _Early | None = None
         if isinstance(source, LiveUtterance):
             run.emit(EventType.VAD_SPEECH_START, start_s=round(source.started_s, 3))
-            span = await self._listen(run, source)
+            span, early = await self._listen(run, source)
             run.speech_ended_at = source.ended_at
             speech: Audio | None = source.audio()
             spans = [span]
@@ -328,7 +381,7 @@ class VoicePipeline:
             speech=speech is not None,
             segments=[{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)} for s in spans],
         )
-        return speech
+        return speech, early
 
     def _spans(self, audio: Audio) -> list[SpeechSpan]:
         vad = self._vads.pop() if self._vads else self._vad_factory()
@@ -337,30 +390,77 @@ class VoicePipeline:
         finally:
             self._vads.append(vad)
 
-    async def _listen(self, run: _Run, utterance: LiveUtterance) -> SpeechSpan:
-        interval = self.config.partial_interval_s
-        if interval <= 0:
-            return await utterance.wait()
-        while True:
-            try:
-                return await asyncio.wait_for(utterance.wait(), interval)
-            except TimeoutError:
-                pass
-            partial = await self.transcribe(
-                utterance.audio(), language=self.config.input_language, observe=False
-            )
-            if partial.text and not utterance.ended_at:
-                run.emit(EventType.STT_PARTIAL, text=partial.text)
+    async def _listen(
+        self, run: _Run, utterance: LiveUtterance
+    ) -> tuple[SpeechSpan, _Early | None]:
+        """Wait for the end of speech.
 
-    async def _stt_stage(self, run: _Run, speech: Audio) -> Transcript:
-        started = time.perf_counter()
-        run.emit(EventType.STT_START, language=self.config.input_language)
+        Partial transcripts go out while the user speaks; recognition (and speech
+        translation) starts early at every pause.
+        """
+        interval = self.config.partial_interval_s
+        next_partial = time.perf_counter() + interval if interval > 0 else None
+        early: _Early | None = None
+        while not utterance.ended:
+            pause = utterance.pause_samples
+            if pause is not None and (early is None or early.samples != pause):
+                if early is not None:
+                    early.task.cancel()
+                audio = utterance.audio(pause)
+                early = _Early(pause, asyncio.create_task(self._recognise(audio)))
+                # A discarded attempt's failure is not the run's: retrieve it quietly.
+                early.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            now = time.perf_counter()
+            if next_partial is not None and now >= next_partial and pause is None:
+                partial = await self.transcribe(
+                    utterance.audio(), language=self.config.input_language, observe=False
+                )
+                if partial.text and not utterance.ended:
+                    run.emit(EventType.STT_PARTIAL, text=partial.text)
+                next_partial = time.perf_counter() + interval
+                continue
+            wait = None if next_partial is None else max(0.01, next_partial - now)
+            await utterance.changed(wait)
+        span = await utterance.wait()
+        if early is not None and early.samples != utterance.pause_samples:
+            early.task.cancel()  # the user spoke again after that pause
+            early = None
+        return span, early
+
+    async def _recognise(self, speech: Audio) -> tuple[Transcript, str | None]:
+        """The transcript and, when the speech engine translates, the translation."""
         transcript = await self.transcribe(
             speech, language=self.config.input_language, observe=False
         )
+        translation = None
+        target = self.config.output_language
+        if (
+            isinstance(self.translator, SpeechTranslator)
+            and transcript.text
+            and transcript.language != target
+        ):
+            translation = await self.translator.translate(transcript, speech, target=target)
+        return transcript, translation
+
+    async def _stt_stage(
+        self, run: _Run, speech: Audio, early: _Early | None
+    ) -> tuple[Transcript, str | None]:
+        started = time.perf_counter()
+        run.emit(EventType.STT_START, language=self.config.input_language)
+        translation: str | None = None
+        if early is not None:
+            # Recognised since the pause that ended the utterance: the same speech, less
+            # the trailing silence.
+            transcript, translation = await early.task
+            speech = self._trimmed(speech, early.samples)
+        else:
+            transcript = await self.transcribe(
+                speech, language=self.config.input_language, observe=False
+            )
         seconds = time.perf_counter() - started
         run.stage_s[Stage.STT] = seconds
-        run.rtf[Stage.STT] = (transcript.engine, seconds / max(speech.duration_s, 1e-6))
+        if early is None:  # an early recognition's time is hidden in the silence
+            run.rtf[Stage.STT] = (transcript.engine, seconds / max(speech.duration_s, 1e-6))
         run.summary["speech_s"] = round(speech.duration_s, 2)
         run.emit(
             EventType.STT_END,
@@ -368,14 +468,23 @@ class VoicePipeline:
             language=transcript.language,
             engine=transcript.engine,
             audio_s=round(speech.duration_s, 3),
+            early=early is not None,
         )
-        return transcript
+        return transcript, translation
 
-    async def _translate_stage(self, run: _Run, transcript: Transcript, speech: Audio) -> str:
+    @staticmethod
+    def _trimmed(speech: Audio, samples: int) -> Audio:
+        return Audio(speech.samples[:samples], speech.rate)
+
+    async def _translate_stage(
+        self, run: _Run, transcript: Transcript, speech: Audio, early: str | None
+    ) -> str:
         target = self.config.output_language
         started = time.perf_counter()
         run.emit(EventType.TRANSLATE_START, source=transcript.language, target=target)
-        if self.translator is None or transcript.language == target:
+        if early is not None and self.translator is not None:
+            text, engine = early, self.translator.name
+        elif self.translator is None or transcript.language == target:
             text, engine = transcript.text, "none"
         else:
             text, engine = (

@@ -97,6 +97,10 @@ class VoiceSession:
             self._frames += 1
             if edge is SegmentEdge.END or self._frames >= self._max_frames:
                 self._speech_ended()
+            elif self._segmenter.silence_s > 0:
+                self._utterance.pause()  # the run starts recognising what was said
+            else:
+                self._utterance.resume()
         else:
             self._preroll.append(frame)
 

@@ -117,6 +117,11 @@ class SpeechSegmenter:
             return self._end(self.time_s)
         return None
 
+    @property
+    def silence_s(self) -> float:
+        """Seconds of silence since speech last paused (0 while the user speaks)."""
+        return self._silence_run if self.in_speech else 0.0
+
     def finish(self) -> SegmentEdge | None:
         """The audio ended: an utterance still open ends where its speech did."""
         if not self.in_speech:

@@ -7,6 +7,7 @@ intelligible (transcribed back by the same recogniser, the key words are there).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -179,3 +180,38 @@ async def test_the_english_speech_out_is_intelligible(
     keywords = {"weather", "stockholm", "sunny", "dentist", "noon"}
     needed = 4 if engine == "piper" else 3
     assert len(keywords & words) >= needed, heard.text
+
+
+async def test_a_live_stream_recognises_at_the_pause_and_times_from_it(
+    voice: tuple[VoicePipeline, Path],
+) -> None:
+    """Fed at the speed of speech, recognition starts when the silence begins, so the
+    transcript is ready when the VAD decides the utterance is over."""
+    from alice.voice.session import VoiceSession
+
+    pipeline, _ = voice
+    events: list[PipelineEvent] = []
+
+    async def send(event: PipelineEvent) -> None:
+        events.append(event)
+
+    session = VoiceSession(pipeline, VoiceRequest(), send=send)
+    pcm = _clip("sv-02.wav").pcm16() + bytes(2 * 16000)  # + 1 s of silence
+    chunk = 3200  # 100 ms
+    for first in range(0, len(pcm), chunk):
+        await session.feed(pcm[first : first + chunk])
+        await asyncio.sleep(0.1)
+    await session.wait()
+    await session.aclose()
+    types = [e.type.value for e in events]
+    assert types[:3] == ["run-start", "vad-start", "vad-speech-start"]
+    assert types[-1] == "run-end"
+    stt_end = next(e for e in events if e.type is EventType.STT_END)
+    assert stt_end.data["early"] is True
+    assert stt_end.data["text"]
+    end = events[-1].data
+    assert end["outcome"] == "complete"
+    # Timed from the start of the silence, which came end_silence_s before the VAD's end.
+    vad_end = next(e for e in events if e.type is EventType.VAD_END)
+    first_audio = next(e for e in events if e.type is EventType.TTS_AUDIO)
+    assert end["ttfa_ms"] > (first_audio.timestamp - vad_end.timestamp) * 1000

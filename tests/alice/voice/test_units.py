@@ -240,3 +240,15 @@ def test_a_sentence_whisper_repeats_back_to_back_is_said_once() -> None:
         "Odd it is. odd it is! Then more."
     )
     assert _without_repeats("Hej. Hej då. Hej.") == "Hej. Hej då. Hej."
+
+
+def test_silence_is_counted_only_inside_speech() -> None:
+    segmenter = SpeechSegmenter(VadConfig(min_speech_s=0.0, end_silence_s=0.5))
+    segmenter.step(0.1, FRAME)
+    assert segmenter.silence_s == 0.0  # not speaking: no pause to count
+    segmenter.step(0.9, FRAME)
+    segmenter.step(0.1, FRAME)
+    segmenter.step(0.1, FRAME)
+    assert segmenter.silence_s == pytest.approx(2 * FRAME)
+    segmenter.step(0.9, FRAME)
+    assert segmenter.silence_s == 0.0
