@@ -47,7 +47,7 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -85,6 +85,9 @@ class VoiceParams:
     settle_s: float = 0.3
     chunk_ms: int = 100
     trailing_silence_s: float = 1.0
+    #: Send audio at the speed of speech, as a microphone does (False: as fast as the
+    #: socket takes it, which leaves the VAD's end-of-speech silence no time to overlap).
+    realtime: bool = True
     beam_size: int = 5
     max_tokens: int = 256
     temperature: float = 0.0
@@ -103,12 +106,17 @@ class Clip:
     pcm16: bytes
     samples: Any  # float32 numpy array at 16 kHz
     duration_s: float
+    #: Where the speech ends in the clip (Silero VAD, no padding): the clips carry
+    #: espeak-ng's and the generator's trailing silence, about 0.9 s.
+    speech_end_s: float
 
 
 def load_clips(folder: Path = CLIPS_DIR, count: int = 0) -> list[Clip]:
     """The clips listed in ``folder/clips.json`` (the first ``count``; 0: all)."""
     from alice.voice.audio import decode_audio
+    from alice.voice.vad import SileroVad, VadConfig, speech_spans
 
+    vad = SileroVad()
     listed = json.loads((folder / "clips.json").read_text())["clips"]
     clips = []
     for item in listed[: count or None]:
@@ -122,6 +130,7 @@ def load_clips(folder: Path = CLIPS_DIR, count: int = 0) -> list[Clip]:
                 pcm16=audio.pcm16(),
                 samples=audio.samples,
                 duration_s=round(audio.duration_s, 3),
+                speech_end_s=speech_spans(audio, vad, VadConfig(pad_s=0.0))[-1].end_s,
             )
         )
     return clips
@@ -172,14 +181,20 @@ class StreamClient:
             receiver = threading.Thread(target=receive, name="voice-bench-ws", daemon=True)
             receiver.start()
             sent_at = time.perf_counter()
-            for first in range(0, len(audio), step):
+            for index, first in enumerate(range(0, len(audio), step)):
+                if self._params.realtime:
+                    delay = sent_at + index * self._params.chunk_ms / 1000 - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
                 ws.send(audio[first : first + step])
             sent_s = time.perf_counter() - sent_at
+            # When the last sample of speech went out: the user stopped speaking there.
+            speech_end = sent_at + (clip.speech_end_s if self._params.realtime else sent_s)
             if not answered.wait(self._params.timeout_s):
                 raise RuntimeError(f"{clip.key}: no answered run in {self._params.timeout_s} s")
             ws.send(orjson.dumps({"type": "close"}).decode())
             receiver.join(timeout=30)
-        record = _stream_record(frames)
+        record = _stream_record(frames, speech_end)
         record["send_ms"] = round(sent_s * 1000, 1)
         return record
 
@@ -192,7 +207,7 @@ def _answered_run_end(message: str) -> bool:
     return data.get("ttfa_ms") is not None or data.get("outcome") != "complete"
 
 
-def _stream_record(frames: list[tuple[float, str | bytes]]) -> dict[str, Any]:
+def _stream_record(frames: list[tuple[float, str | bytes]], speech_end: float) -> dict[str, Any]:
     """The last run's timeline from the frames received (earlier runs only counted)."""
     events: list[tuple[float, str, dict[str, Any]]] = []
     first_audio: list[float] = []
@@ -217,8 +232,10 @@ def _stream_record(frames: list[tuple[float, str | bytes]]) -> dict[str, Any]:
     return {
         "ttfa_ms": end.get("ttfa_ms"),
         "stages_ms": stages,
-        "client_ttfa_ms": _ms(vad_end, audio_at),
+        "client_ttfa_ms": _ms(speech_end, audio_at),
+        "client_vad_end_to_audio_ms": _ms(vad_end, audio_at),
         "client_ms": {
+            "vad_end": _ms(speech_end, vad_end),
             "stt": _ms(vad_end, at.get("stt-end")),
             "translate": _ms(at.get("stt-end"), at.get("translate-end")),
             "chat_first_token": _ms(at.get("translate-end"), at.get("chat-delta")),
@@ -332,8 +349,18 @@ class DirectEngines:
         from alice.voice.tts.piper import bundled_piper_voice
 
         self._params = p
-        # cpu_threads=0: CTranslate2's default, as ALICE_VOICE_STT_THREADS=0.
-        self._whisper = WhisperModel(str(whisper_dir), device="cpu", compute_type="int8")
+        from alice.voice.audio import SPEECH_RATE, Audio
+        from alice.voice.stt.whisper import WhisperConfig, WhisperSpeechToText
+
+        # Alice's own Whisper engine, called directly on this thread: the same short
+        # window and shared encoding (decision 0015) as inside Alice, without the server,
+        # the pipeline or the event loop. cpu_threads=0 as ALICE_VOICE_STT_THREADS=0.
+        self._stt = WhisperSpeechToText(
+            WhisperConfig(model_path=whisper_dir, data_dir=whisper_dir, beam_size=p.beam_size)
+        )
+        self._stt._model = self._stt._load()
+        self._audio = lambda samples: Audio(samples, SPEECH_RATE)
+        del WhisperModel
         voice = bundled_piper_voice()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # PiperTextToSpeech's default
@@ -351,26 +378,20 @@ class DirectEngines:
             TtftParams(max_tokens=p.max_tokens, temperature=p.temperature, n_ctx=4096),
         )
 
-    def _whisper_run(self, clip: Clip, task: str) -> tuple[float, str]:
+    def _whisper_run(
+        self, audio: Any, task: Literal["transcribe", "translate"]
+    ) -> tuple[float, str]:
         started = time.perf_counter()
-        segments, _info = self._whisper.transcribe(
-            clip.samples,
-            language="sv",
-            task=task,
-            beam_size=self._params.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            without_timestamps=False,
-        )
-        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        text = self._stt._run(audio, "sv", task, None).text
         return (time.perf_counter() - started) * 1000, text
 
     def turn(self, clip: Clip) -> dict[str, Any]:
         """The four stages one after the other; their sum is the baseline's TTFA."""
         import numpy as np
 
-        stt_ms, transcript = self._whisper_run(clip, "transcribe")
-        translate_ms, english = self._whisper_run(clip, "translate")
+        audio = self._audio(clip.samples)
+        stt_ms, transcript = self._whisper_run(audio, "transcribe")
+        translate_ms, english = self._whisper_run(audio, "translate")
         first_token_ms, llm_ms, sentence = self._llm.first_sentence(english)
         started = time.perf_counter()
         chunks = list(self._piper.synthesize(sentence))
