@@ -527,7 +527,7 @@ class VoicePipeline:
             user=request.user,
             priority=request.priority,
         )
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_max_chars=100)
         async with aclosing(self.chat.stream(turn, tenant_id=request.tenant_id)) as events:
             async for event in events:
                 if isinstance(event, TurnStarted):

@@ -32,7 +32,10 @@ class SentenceSplitter:
 
     min_chars: int = 12
     max_chars: int = 220
+    #: The first piece is cut sooner: the listener waits for it (time to first audio).
+    first_max_chars: int | None = None
     _buffer: str = field(default="", init=False)
+    _given: int = field(default=0, init=False)
 
     def feed(self, text: str) -> list[str]:
         """Add a piece of text; the sentences it completed."""
@@ -50,11 +53,18 @@ class SentenceSplitter:
                 out.append(candidate)
             start = match.end()
         self._buffer = self._buffer[start:]
-        while len(self._buffer) > self.max_chars:
-            cut = _soft_cut(self._buffer, self.max_chars)
+        while len(self._buffer) > (limit := self._limit(len(out))):
+            cut = _soft_cut(self._buffer, limit)
             out.append(self._buffer[:cut].strip())
             self._buffer = self._buffer[cut:]
-        return [s for s in out if s]
+        out = [s for s in out if s]
+        self._given += len(out)
+        return out
+
+    def _limit(self, pending: int) -> int:
+        if self.first_max_chars is not None and self._given + pending == 0:
+            return self.first_max_chars
+        return self.max_chars
 
     def flush(self) -> str | None:
         """The text left at the end of the answer, if any."""

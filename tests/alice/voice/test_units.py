@@ -233,13 +233,19 @@ def test_error_codes_map_back_to_their_classes() -> None:
     assert error_for_code("no-such-code", "m").status == 500
 
 
-def test_a_sentence_whisper_repeats_back_to_back_is_said_once() -> None:
+def test_what_whisper_repeats_back_to_back_is_said_once() -> None:
     from alice.voice.stt.whisper import _without_repeats
 
     assert _without_repeats("Odd it is. Odd it is. odd it is! Then more.") == (
-        "Odd it is. odd it is! Then more."
+        "Odd it is. Then more."
     )
-    assert _without_repeats("Hej. Hej då. Hej.") == "Hej. Hej då. Hej."
+    assert _without_repeats("I am the king of the king of the king of the king.") == (
+        "I am the king of the king."
+    )
+    # Twice is speech, not a loop.
+    assert _without_repeats("Hej. Hej då. Hej. Very very good.") == (
+        "Hej. Hej då. Hej. Very very good."
+    )
 
 
 def test_silence_is_counted_only_inside_speech() -> None:
@@ -252,3 +258,11 @@ def test_silence_is_counted_only_inside_speech() -> None:
     assert segmenter.silence_s == pytest.approx(2 * FRAME)
     segmenter.step(0.9, FRAME)
     assert segmenter.silence_s == 0.0
+
+
+def test_the_first_piece_of_a_run_on_answer_is_cut_sooner() -> None:
+    splitter = SentenceSplitter(max_chars=200, first_max_chars=60)
+    pieces = splitter.feed("ord " * 80)
+    assert len(pieces[0]) <= 60
+    assert all(len(p) <= 200 for p in pieces[1:])
+    assert len(pieces[1]) > 60

@@ -271,10 +271,34 @@ class WhisperSpeechToText:
 
 
 def _without_repeats(text: str) -> str:
-    """The text with a sentence that Whisper repeated back to back said once."""
-    parts = [p for p in re.split(r"(?<=[.!?])\s+", text) if p]
+    """The text with what Whisper repeated back to back said once.
+
+    Whisper loops on speech it cannot make out: a sentence again and again, or a phrase
+    inside one ("the king of the king of the king of ..."). A run of the same one to six
+    words three or more times in a row is kept once; so is a repeated sentence.
+    """
+    words = text.split()
+    folded = [w.lower().strip(".,!?") for w in words]
     kept: list[str] = []
-    for part in parts:
-        if not kept or part.strip().lower() != kept[-1].strip().lower():
-            kept.append(part)
-    return " ".join(kept)
+    i = 0
+    while i < len(words):
+        step = 1
+        for size in range(1, 7):
+            unit = folded[i : i + size]
+            if len(unit) < size:
+                break
+            times = 1
+            while folded[i + times * size : i + (times + 1) * size] == unit:
+                times += 1
+            if times >= 3:
+                step = times * size
+                break
+        kept.extend(words[i : i + (size if step > 1 else 1)])
+        i += step
+    out = " ".join(kept)
+    sentences = [p for p in re.split(r"(?<=[.!?])\s+", out) if p]
+    unique: list[str] = []
+    for sentence in sentences:
+        if not unique or sentence.strip().lower() != unique[-1].strip().lower():
+            unique.append(sentence)
+    return " ".join(unique)
