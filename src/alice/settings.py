@@ -332,6 +332,9 @@ class Settings(BaseSettings):
     voice_remote_stt_model: str = Field("whisper-1", min_length=1)
     voice_remote_tts_model: str = Field("tts-1", min_length=1)
     voice_remote_tts_voice: str = Field("alloy", min_length=1)
+    voice_remote_tts_rate: int = Field(
+        24_000, ge=8000, le=48000, description="Sample rate of the server's pcm (OpenAI: 24000)."
+    )
     voice_max_audio_s: float = Field(60.0, gt=0, le=3600, description="Longer audio: 413.")
     voice_max_upload_bytes: int = Field(
         26_214_400, ge=1024, le=1_073_741_824, description="Body limit of audio uploads."

@@ -60,7 +60,7 @@ def voice_config(settings: Settings) -> VoiceConfig:
     )
 
 
-def _remote(settings: Settings) -> UpstreamConfig:
+def _remote_config(settings: Settings) -> UpstreamConfig:
     key = settings.voice_remote_api_key
     return UpstreamConfig(
         # The settings validator makes sure the URL is set when an openai engine is named.
@@ -91,7 +91,7 @@ def _stt_engines(settings: Settings) -> list[SpeechToText]:
             )
         else:
             engines.append(
-                OpenAISpeechToText(_remote(settings), model=settings.voice_remote_stt_model)
+                OpenAISpeechToText(_remote_config(settings), model=settings.voice_remote_stt_model)
             )
     return engines
 
@@ -110,9 +110,10 @@ def _tts_engines(settings: Settings) -> list[TextToSpeech]:
         else:
             engines.append(
                 OpenAITextToSpeech(
-                    _remote(settings),
+                    _remote_config(settings),
                     model=settings.voice_remote_tts_model,
                     voice=settings.voice_remote_tts_voice,
+                    rate=settings.voice_remote_tts_rate,
                     languages=frozenset({settings.voice_output_language}),
                 )
             )
