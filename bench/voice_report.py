@@ -16,7 +16,7 @@ def _pct(value: float | None) -> str:
 
 _VOICE_TARGETS = (
     ("stream", "stream: Alice's `run-end` `ttfa_ms` (end of speech to first audio out)"),
-    ("stream_client", "stream: client, last speech sample sent (VAD on the clip) to first audio frame"),
+    ("stream_client", "stream: client, last speech sample sent to first audio frame"),
     ("turn", "turn: `POST /api/voice/turn` `ttfa_ms`"),
     ("direct", "direct: the same engines without Alice (sum of the stages)"),
 )
