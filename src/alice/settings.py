@@ -340,6 +340,9 @@ class Settings(BaseSettings):
         26_214_400, ge=1024, le=1_073_741_824, description="Body limit of audio uploads."
     )
     voice_output_rate: int = Field(22_050, ge=8000, le=48000)
+    voice_stage_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="One engine call (or chunk) longer than this fails over."
+    )
     voice_partial_interval_s: float = Field(
         1.0, ge=0, le=60, description="Partial transcripts while speaking; 0: off."
     )

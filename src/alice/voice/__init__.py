@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from alice.chat import ChatService
+from alice.errors import SpeechToTextError, TextToSpeechError
 from alice.llm.providers._http import UpstreamConfig
 from alice.llm.router.breaker import BreakerConfig
 from alice.settings import Settings
@@ -136,7 +137,12 @@ def build_voice(
     )
     failed = metrics.engine_failed if metrics is not None else None
     stt: EngineChain[SpeechToText] = EngineChain(
-        "stt", _stt_engines(settings), breaker=breaker, on_failure=failed
+        "stt",
+        _stt_engines(settings),
+        breaker=breaker,
+        on_failure=failed,
+        timeout_s=settings.voice_stage_timeout_s,
+        error=SpeechToTextError,
     )
     tts: EngineChain[TextToSpeech] = EngineChain(
         "tts",
@@ -145,6 +151,8 @@ def build_voice(
         under_pressure=under_pressure,
         heavy=lambda engine: engine.heavy,
         on_failure=failed,
+        timeout_s=settings.voice_stage_timeout_s,
+        error=TextToSpeechError,
     )
     translator: Translator | None = None
     if settings.voice_translate == "speech":

@@ -8,11 +8,15 @@ skip it until its cooldown has passed. Under pressure (the Guardian out of ``ok`
 light engines go first: espeak-ng speaks in a millisecond what piper needs a core for.
 
 Which errors move on is decided here and only here: engine failures do; a client's
-input error (`InvalidAudioError`, a 4xx) and cancellation go straight up.
+input error (`InvalidAudioError`, a 4xx) and cancellation go straight up. An engine that
+takes longer than ``timeout_s`` for one call (or between two chunks of a stream) counts
+as failed too: the chain moves on and its breaker learns (a thread already running in
+the engine finishes in the background; its result is dropped).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
@@ -50,6 +54,8 @@ class EngineChain(Generic[E]):
         heavy: Callable[[E], bool] = lambda _engine: False,
         on_failure: Callable[[str, str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timeout_s: float | None = None,
+        error: type[VoiceError] = VoiceError,
     ) -> None:
         if not engines:
             raise ValueError(f"the {stage} chain needs at least one engine")
@@ -60,6 +66,14 @@ class EngineChain(Generic[E]):
         self._heavy = heavy
         self._on_failure = on_failure
         self._clock = clock
+        self._timeout_s = timeout_s
+        self._error = error
+
+    def _too_slow(self, engine: E) -> VoiceError:
+        return self._error(
+            f"The {self.stage} engine {engine.name} took longer than {self._timeout_s:g} s.",
+            transient=True,
+        )
 
     def order(self, accept: Callable[[E], bool] = lambda _engine: True) -> list[E]:
         """The engines to try now, in order: light first under pressure."""
@@ -101,7 +115,12 @@ class EngineChain(Generic[E]):
             if not self._allowed(engine):
                 continue
             try:
-                result = await run(engine)
+                result = await asyncio.wait_for(run(engine), self._timeout_s)
+            except TimeoutError:
+                exc = self._too_slow(engine)
+                self._failed(engine, exc)
+                last = exc
+                continue
             except VoiceError as exc:
                 self._failed(engine, exc)
                 last = exc
@@ -126,8 +145,15 @@ class EngineChain(Generic[E]):
             if not self._allowed(engine):
                 continue
             sent = False
+            items = run(engine)
             try:
-                async for item in run(engine):
+                while True:
+                    try:
+                        item = await asyncio.wait_for(anext(items), self._timeout_s)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise self._too_slow(engine) from None
                     sent = True
                     yield item, engine
             except VoiceError as exc:
@@ -136,6 +162,11 @@ class EngineChain(Generic[E]):
                     raise
                 last = exc
                 continue
+            finally:
+                # An engine left early (timeout, failure, the listener gone) stops now.
+                close = getattr(items, "aclose", None)
+                if close is not None:
+                    await close()
             self._breakers[id(engine)].record(True, self._clock())
             return
         raise last or VoiceUnavailableError(f"No {self.stage} engine can run now.", retry_after=5)

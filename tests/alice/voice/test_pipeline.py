@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import jiwer
 import numpy as np
@@ -58,6 +59,16 @@ async def voice(
 
 async def _events(pipeline: VoicePipeline, audio: Audio) -> list[PipelineEvent]:
     return [event async for event in pipeline.run(audio, VoiceRequest())]
+
+
+def _samples(metric: Any) -> dict[str, float]:
+    """A metric's samples by name and label values ("name/label1/label2")."""
+    return {
+        "/".join([s.name, *(v for k, v in sorted(s.labels.items()) if k != "le")]): s.value
+        for family in metric.collect()
+        for s in family.samples
+        if "le" not in s.labels
+    }
 
 
 def _compress(types: list[str]) -> list[str]:
@@ -117,6 +128,19 @@ async def test_a_turn_emits_every_stage_in_order_and_stores_the_answer(
     assert end["outcome"] == "complete"
     assert end["ttfa_ms"] > 0
     assert set(end["stages_ms"]) == {"vad", "stt", "translate", "chat", "tts"}
+    # The same numbers reach /metrics: TTFA, each stage's time, real-time factors.
+    assert pipeline.metrics is not None
+    exposed = _samples(pipeline.metrics.ttfa_seconds) | _samples(pipeline.metrics.stage_seconds)
+    exposed |= _samples(pipeline.metrics.rtf) | _samples(pipeline.metrics.runs)
+    assert exposed["alice_voice_time_to_first_audio_seconds_count"] == 1
+    assert exposed["alice_voice_time_to_first_audio_seconds_sum"] == pytest.approx(
+        end["ttfa_ms"] / 1000, abs=0.002
+    )
+    for stage in ("vad", "stt", "translate", "chat", "tts"):
+        assert exposed[f"alice_voice_stage_seconds_count/{stage}"] == 1
+    assert exposed["alice_voice_real_time_factor_count/stt/whisper"] == 1
+    assert exposed["alice_voice_real_time_factor_count/tts/piper"] == 1
+    assert exposed["alice_voice_runs_total/complete"] == 1
     # The same chat path as text chat: the translation and the answer are stored.
     stored = await pipeline.chat.repository().history(answer["conversation_id"], limit=10)
     assert [(m.role, m.content) for m in stored] == [

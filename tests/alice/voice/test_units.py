@@ -266,3 +266,44 @@ def test_the_first_piece_of_a_run_on_answer_is_cut_sooner() -> None:
     assert len(pieces[0]) <= 60
     assert all(len(p) <= 200 for p in pieces[1:])
     assert len(pieces[1]) > 60
+
+
+class _Stuck:
+    name = "stuck"
+    heavy = True
+
+    async def answer(self) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    async def chunks(self) -> AsyncIterator[str]:
+        yield "first"
+        await asyncio.sleep(30)
+        yield "never"
+
+
+def test_an_engine_that_hangs_counts_as_failed_and_the_next_one_answers() -> None:
+    failures: list[tuple[str, str, str]] = []
+    chain = EngineChain(
+        "stt",
+        [_Stuck(), _Engine("whisper")],
+        timeout_s=0.05,
+        error=SpeechToTextError,
+        on_failure=lambda *a: failures.append(a),
+    )
+    result, engine = asyncio.run(chain.call(lambda e: e.answer()))
+    assert (result, engine.name) == ("whisper", "whisper")
+    assert failures == [("stt", "stuck", "stt-failed")]
+
+
+def test_a_stream_that_stalls_after_its_first_chunk_fails_with_the_stage_error() -> None:
+    chain = EngineChain(
+        "tts", [_Stuck(), _Engine("espeak")], timeout_s=0.05, error=TextToSpeechError
+    )
+
+    async def collect() -> list[str]:
+        return [item async for item, _engine in chain.stream(lambda e: e.chunks())]
+
+    # The listener already heard the first chunk: no fallback, the stage fails.
+    with pytest.raises(TextToSpeechError, match="took longer"):
+        asyncio.run(collect())
