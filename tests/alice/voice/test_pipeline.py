@@ -138,8 +138,8 @@ async def test_a_turn_emits_every_stage_in_order_and_stores_the_answer(
     )
     for stage in ("vad", "stt", "translate", "chat", "tts"):
         assert exposed[f"alice_voice_stage_seconds_count/{stage}"] == 1
-    assert exposed["alice_voice_real_time_factor_count/stt/whisper"] == 1
-    assert exposed["alice_voice_real_time_factor_count/tts/piper"] == 1
+    assert exposed["alice_voice_real_time_factor_count/whisper/stt"] == 1
+    assert exposed["alice_voice_real_time_factor_count/piper/tts"] == 1
     assert exposed["alice_voice_runs_total/complete"] == 1
     # The same chat path as text chat: the translation and the answer are stored.
     stored = await pipeline.chat.repository().history(answer["conversation_id"], limit=10)
