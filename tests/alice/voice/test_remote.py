@@ -26,6 +26,7 @@ from tests.conftest import SettingsFactory
 from tests.support.servers import serve_in_thread
 
 SPOKEN = "The weather in Stockholm is sunny today."
+KEYWORDS = {"weather", "stockholm", "sunny", "today"}
 
 
 def _words(text: str) -> set[str]:
@@ -68,14 +69,16 @@ async def test_the_openai_engines_recognise_translate_and_speak_through_a_real_s
         pipeline: VoicePipeline = app.state.voice
         heard = await pipeline.transcribe(speech, language="en")
         assert heard.engine == "openai"
-        assert {"weather", "stockholm"} <= _words(heard.text)
+        assert len(KEYWORDS & _words(heard.text)) >= 3, heard.text
         english = await pipeline.transcribe(speech, language=None, task="translate")
-        assert "stockholm" in _words(english.text)
-        chunks = [audio async for audio in pipeline.speak("Good morning, Stockholm.")]
+        assert len(KEYWORDS & _words(english.text)) >= 3, english.text
+        chunks = [audio async for audio in pipeline.speak(SPOKEN)]
         spoken = Audio(np.concatenate([c.samples for c in chunks]), chunks[0].rate)
-        assert spoken.duration_s > 0.5
+        assert spoken.duration_s > 1.0
         back = await pipeline.transcribe(spoken.resampled(16000), language="en")
-    assert "stockholm" in _words(back.text)
+    # piper's voice varies a little from call to call (its noise is random): most of the
+    # key words, not all, must come back.
+    assert len(KEYWORDS & _words(back.text)) >= 3, back.text
 
 
 async def test_a_remote_engine_that_is_down_falls_back_and_opens_its_breaker(
