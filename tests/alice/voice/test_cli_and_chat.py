@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import httpx
 
+from tests.support.cli import run_alice
 from tests.support.stored import stored_rows
 
 CLIPS = Path(__file__).parent / "clips"
 
 
 def _alice(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alice", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_alice(*args, env=env, cwd=cwd, timeout=300)
 
 
 def _seconds(wav: bytes) -> float:
