@@ -245,6 +245,12 @@ class VoicePipeline:
     async def speak(self, text: str, *, language: str | None = None) -> AsyncIterator[Audio]:
         """Text to speech through the TTS chain, chunks at ``config.output_rate``."""
         lang = language or self.config.output_language
+        # A lone surrogate (valid JSON, not valid text) cannot reach an engine.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        if not any(engine.speaks(lang) for engine in self.tts.engines):
+            raise InvalidRequestError(
+                f"No voice here speaks {lang!r}.", field="language" if language else None
+            )
         started = time.perf_counter()
         spoken = 0.0
         name = ""

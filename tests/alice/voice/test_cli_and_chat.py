@@ -83,3 +83,21 @@ def test_chat_with_voice_returns_the_answer_spoken(alice_url: str) -> None:
         streamed = client.post("/api/chat", json={"text": "Hej", "voice": True, "stream": True})
     assert streamed.status_code == 422
     assert streamed.json()["error"]["code"] == "invalid-request"
+
+
+def test_speech_in_a_language_no_voice_speaks_is_a_client_error(alice_url: str) -> None:
+    with httpx.Client(base_url=alice_url, timeout=60) as client:
+        unknown = client.post("/v1/audio/speech", json={"input": "Hej", "language": "xe"})
+        swedish = client.post("/v1/audio/speech", json={"input": "Hej då", "language": "sv"})
+        # JSON may carry a lone surrogate: not text, refused with a clear error.
+        odd = client.post(
+            "/v1/audio/speech",
+            content=b'{"input": "hello \\ud800 there"}',
+            headers={"content-type": "application/json"},
+        )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["field"] == "language"
+    assert swedish.status_code == 200  # espeak-ng speaks Swedish; piper does not
+    assert _seconds(swedish.content) > 0.3
+    assert odd.status_code == 422, odd.text
+    assert odd.json()["error"]["field"] == "input"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import subprocess  # nosec B404 (espeak-ng's voice list, fixed arguments)
 from collections.abc import AsyncIterator
 
 from alice.errors import TextToSpeechError, VoiceUnavailableError
@@ -36,10 +37,13 @@ class EspeakTextToSpeech:
         self._binary = binary
         self._wpm = words_per_minute
         self._path: str | None = None
+        self._languages: frozenset[str] | None = None
 
     def speaks(self, language: str) -> bool:
-        """espeak-ng has voices for over a hundred languages: Alice's two included."""
-        return bool(language)
+        """Whether espeak-ng has a voice for ``language`` (over a hundred, sv and en too)."""
+        if self._languages is None:
+            self._languages = _installed_languages(self._binary)
+        return language.split("-")[0].lower() in self._languages
 
     async def start(self) -> None:
         """Find the program."""
@@ -78,7 +82,7 @@ class EspeakTextToSpeech:
         )
         try:
             out, err = await asyncio.wait_for(
-                process.communicate(sentence.encode("utf-8")), _TIMEOUT_S
+                process.communicate(sentence.encode("utf-8", "replace")), _TIMEOUT_S
             )
         except (asyncio.CancelledError, TimeoutError) as exc:
             with contextlib.suppress(ProcessLookupError):
@@ -91,6 +95,21 @@ class EspeakTextToSpeech:
             detail = err.decode("utf-8", "replace").strip()[:200]
             raise TextToSpeechError(f"espeak-ng failed: {detail or process.returncode}")
         return _wav_samples(out)
+
+
+def _installed_languages(binary: str) -> frozenset[str]:
+    """The language codes of espeak-ng's voices (empty when it is not installed)."""
+    path = shutil.which(binary)
+    if path is None:
+        return frozenset()
+    try:
+        listing = subprocess.run(  # noqa: S603 (a fixed argument list, no shell)
+            [path, "--voices"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    codes = (line.split()[1] for line in listing.splitlines()[1:] if len(line.split()) > 1)
+    return frozenset(code.split("-")[0].lower() for code in codes)
 
 
 def _wav_samples(data: bytes) -> Audio:
