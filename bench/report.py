@@ -182,8 +182,9 @@ def _ttft_section(path: Path, result: dict[str, Any]) -> str:
             f"{p['warmup_rounds']} uncounted warm-up round(s); within a round each question "
             f"goes to both targets back to back, the order alternating, never concurrently. "
             f"{_alice_settings(p)}".rstrip(),
-            "TTFT in ms (Alice: request sent → first `delta` event at the client; direct: "
-            "call → first chunk with text):",
+            "TTFT in ms (Alice: request sent → first `delta` event at the client, a minimal "
+            "HTTP/1.1 client on a kept-alive socket, `bench/rawhttp.py`; direct: call → first "
+            "chunk with text):",
             _table(["target", "n", "p50", "p95", "p99", "mean"], ttft_rows),
             f"Paired per-question difference (alice - direct, same round): median "
             f"{_signed(paired.get('p50'))} ms, p95 {_signed(paired.get('p95'))} ms; median "

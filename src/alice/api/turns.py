@@ -57,7 +57,10 @@ class PrimedTurn:
     ) -> Response:
         """The turn as an SSE response: one body when complete, else a stream."""
         if not self.complete:
-            return sse_response(self.frames(encode, on_error, trailer), headers=headers)
+            # The events read while priming (the start, the first text) go out at once.
+            head = b"".join(frame for frame in map(encode, self._buffered) if frame)
+            self._buffered.clear()
+            return sse_response(self.frames(encode, on_error, trailer), head=head, headers=headers)
         frames = [frame for frame in map(encode, self._buffered) if frame]
         if trailer:
             frames.append(trailer)

@@ -49,19 +49,29 @@ class FewShotPrompt:
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         """The prompt text for ``messages``, ending with the assistant's label."""
+        head, tail = self.render_parts(messages)
+        return head + tail
+
+    def render_parts(self, messages: Sequence[ChatMessage]) -> tuple[str, str]:
+        """The prompt as (head, tail): the system prompt and the examples, then the dialogue.
+
+        The head is the same for every request with the same system prompt and ends with
+        a newline; the tail starts with a speaker label. ``head + tail == render(...)``.
+        """
         system = " ".join(m.content.strip() for m in messages if m.role == "system")
-        lines: list[str] = []
+        head: list[str] = []
         if system:
-            lines.extend([system, ""])
+            head.extend([system, ""])
         for question, answer in self.examples:
-            lines.append(f"{self.user_label}: {question}")
-            lines.append(f"{self.assistant_label}: {answer}")
+            head.append(f"{self.user_label}: {question}")
+            head.append(f"{self.assistant_label}: {answer}")
+        tail: list[str] = []
         for message in messages:
             if message.role == "system":
                 continue
             label = self.user_label if message.role == "user" else self.assistant_label
             # A blank line would read as the end of a turn; keep each turn together.
             text = _BLANK_LINES.sub("\n", message.content.strip())
-            lines.append(f"{label}: {text}")
-        lines.append(f"{self.assistant_label}:")
-        return "\n".join(lines)
+            tail.append(f"{label}: {text}")
+        tail.append(f"{self.assistant_label}:")
+        return "\n".join(head) + "\n" if head else "", "\n".join(tail)

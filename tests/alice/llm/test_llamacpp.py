@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from alice.errors import InvalidRequestError, ModelUnavailableError
-from alice.llm.providers._llamacpp_worker import chat_template
+from alice.llm.prompt import FewShotPrompt
+from alice.llm.providers._llamacpp_worker import _HeadTokens, chat_template
 from alice.llm.providers.llamacpp import LlamaCppConfig, LlamaCppProvider
 from alice.llm.types import ChatMessage, Chunk, CompletionRequest
 
@@ -235,3 +236,32 @@ async def test_a_worker_that_dies_is_respawned_and_requests_wait_for_it(
     assert "Stockholm" in "".join(c.text for c in chunks)
     assert llm.worker_pid not in (None, before)
     assert llm.restarts == restarts + 1
+
+
+def test_prompt_heads_are_tokenized_once_and_give_the_whole_texts_tokens(
+    model_file: Path,
+) -> None:
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(model_file), vocab_only=True, verbose=False)
+
+    def tokenize(text: str, bos: bool) -> list[int]:
+        return list(vocab.tokenize(text.encode("utf-8"), add_bos=bos, special=False))
+
+    heads = _HeadTokens(tokenize)
+    prompt = FewShotPrompt()
+    dialogues = [
+        [SYSTEM, ChatMessage("user", "Vad är huvudstaden i Sverige?")],
+        [SYSTEM, ChatMessage("user", "  Åäö? 2+2=4 😀"), ChatMessage("assistant", "Ja.")],
+        [SYSTEM, ChatMessage("assistant", "Hej!"), ChatMessage("user", "\n\nTom rad först")],
+        [ChatMessage("user", "Utan systemprompt")],
+    ]
+    for dialogue in dialogues:
+        assert heads(*prompt.render_parts(dialogue)) == tokenize(prompt.render(dialogue), True)
+    # Gemma's vocabulary merges nothing across "\n" + a speaker label: both heads cached.
+    assert all(tokens is not None for tokens in heads._heads.values())
+    assert len(heads._heads) == 2
+    # A boundary the vocabulary does merge across ("\n" + "\n") is tokenized whole.
+    assert heads("Rad ett\n", "\nRad två") == tokenize("Rad ett\n\nRad två", True)
+    assert heads._heads["Rad ett\n"] is None
+    assert heads("Rad ett\n", "\nRad tre") == tokenize("Rad ett\n\nRad tre", True)

@@ -30,3 +30,23 @@ def test_stop_sequences_cover_both_speaker_labels() -> None:
     stops = FewShotPrompt().stop
     assert "\nAnvändare:" in stops
     assert "\nAlice:" in stops
+
+
+def test_the_prompt_splits_into_a_fixed_head_and_the_dialogue() -> None:
+    prompt = FewShotPrompt()
+    dialogues = [
+        [ChatMessage("system", "Var kort."), ChatMessage("user", "Hej")],
+        [ChatMessage("user", "a\n\n\nb"), ChatMessage("assistant", "x"), ChatMessage("user", "y")],
+        [ChatMessage("system", "Var kort."), ChatMessage("assistant", "Hej!")],
+    ]
+    heads = set()
+    for dialogue in dialogues:
+        head, tail = prompt.render_parts(dialogue)
+        assert head + tail == prompt.render(dialogue)
+        assert head.endswith(f"{FEW_SHOT[-1][1]}\n")
+        assert tail.startswith(("Användare: ", "Alice: "))
+        assert tail.endswith("\nAlice:")
+        heads.add(head)
+    assert len(heads) == 2  # with and without the system prompt
+    bare = FewShotPrompt(examples=())
+    assert bare.render_parts([ChatMessage("user", "Hej")]) == ("", "Användare: Hej\nAlice:")

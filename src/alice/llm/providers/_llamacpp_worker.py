@@ -62,18 +62,23 @@ class PromptTemplate:
 
     ``special``: whether control tokens in the text are parsed as such. A chat template
     writes them itself; the few-shot format has none, so a user typing one gets text.
+    ``render_parts``: the prompt as (head, tail) where the head is the same from request
+    to request (its tokens are cached, see `_HeadTokens`); None renders whole.
     """
 
     name: TemplateName
     render: Callable[[Sequence[ChatMessage]], str]
     stop: tuple[str, ...]
     special: bool
+    render_parts: Callable[[Sequence[ChatMessage]], tuple[str, str]] | None = None
 
 
 def few_shot_template() -> PromptTemplate:
     """The few-shot dialogue format for base models."""
     prompt = FewShotPrompt()
-    return PromptTemplate("few-shot", prompt.render, prompt.stop, special=False)
+    return PromptTemplate(
+        "few-shot", prompt.render, prompt.stop, special=False, render_parts=prompt.render_parts
+    )
 
 
 def chat_template(template: str, *, bos_token: str, eos_token: str) -> PromptTemplate:
@@ -88,6 +93,40 @@ def chat_template(template: str, *, bos_token: str, eos_token: str) -> PromptTem
         return str(formatter(messages=dialogue).prompt)
 
     return PromptTemplate("chat-template", render, (), special=True)
+
+
+class _HeadTokens:
+    """Tokens of prompt heads seen before, so a request tokenizes only its own dialogue.
+
+    The few-shot head (system prompt and examples, ~110 tokens) is the same for every
+    request; tokenizing it again each time cost the worker ~1 ms before the model could
+    start, and the server pays for that in time to first token. A head's tokens are
+    reused only where tokenizing head and tail apart gives exactly the tokens of the
+    whole text: checked the first time a head is seen, against the whole text's
+    tokens. The tail starts with a speaker label after the head's final newline, so the
+    characters at the boundary are the same in every request with that head; a model
+    whose vocabulary merges across them fails the check and is tokenized whole.
+    """
+
+    def __init__(self, tokenize: Callable[[str, bool], list[int]], size: int = 8) -> None:
+        self._tokenize = tokenize
+        self._size = size
+        self._heads: dict[str, list[int] | None] = {}
+
+    def __call__(self, head: str, tail: str) -> list[int]:
+        """The tokens of ``head + tail`` (with BOS)."""
+        if head in self._heads:
+            cached = self._heads[head]
+            if cached is not None:
+                return cached + self._tokenize(tail, False)
+            return self._tokenize(head + tail, True)
+        whole = self._tokenize(head + tail, True)
+        head_tokens = self._tokenize(head, True)
+        splits = head_tokens + self._tokenize(tail, False) == whole
+        if len(self._heads) >= self._size:
+            del self._heads[next(iter(self._heads))]
+        self._heads[head] = head_tokens if splits else None
+        return whole
 
 
 class _Cancelled(Exception):
@@ -107,6 +146,7 @@ class _Worker:
         self.stopping = False
         self.llm: Any = None
         self.template: PromptTemplate | None = None
+        self.heads = _HeadTokens(self._tokenize_text)
 
     # --- loading ----------------------------------------------------------------------
     def load(self) -> None:
@@ -194,12 +234,7 @@ class _Worker:
         system = [m for m in dialogue if m.role == "system"]
         turns = [m for m in dialogue if m.role != "system"]
         while True:
-            text = self.template.render([*system, *turns])
-            tokens: list[int] = self.llm.tokenize(
-                text.encode("utf-8"), add_bos=True, special=self.template.special
-            )
-            if len(tokens) > 1 and tokens[0] == tokens[1] == self.llm.token_bos():
-                tokens = tokens[1:]  # the chat template wrote its own BOS
+            tokens = self._prompt_tokens([*system, *turns])
             if len(tokens) <= budget:
                 return tokens
             if len(turns) <= 1:
@@ -208,6 +243,22 @@ class _Worker:
                     f"{budget} besides the answer."
                 )
             turns = turns[1:]
+
+    def _prompt_tokens(self, dialogue: list[ChatMessage]) -> list[int]:
+        assert self.template is not None  # noqa: S101 - set by load()
+        if self.template.render_parts is not None:
+            return self.heads(*self.template.render_parts(dialogue))
+        tokens = self._tokenize_text(self.template.render(dialogue), True)
+        if len(tokens) > 1 and tokens[0] == tokens[1] == self.llm.token_bos():
+            tokens = tokens[1:]  # the chat template wrote its own BOS
+        return tokens
+
+    def _tokenize_text(self, text: str, bos: bool) -> list[int]:
+        assert self.template is not None  # noqa: S101 - set by load()
+        tokens: list[int] = self.llm.tokenize(
+            text.encode("utf-8"), add_bos=bos, special=self.template.special
+        )
+        return tokens
 
     def _generate(self, job_id: str, prompt: list[int], params: dict[str, Any]) -> tuple[str, int]:
         import llama_cpp
