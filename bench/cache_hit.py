@@ -37,6 +37,7 @@ import orjson
 
 from bench.alice_server import alice_client, embedded_alice, env_pairs
 from bench.loadgen import run_in_loop
+from bench.rawhttp import sse_events
 from bench.stats import summarize
 
 __all__ = ["CacheHitParams", "run_cache_hit"]
@@ -139,35 +140,19 @@ class _Client:
         ) as response:
             if response.status_code != 200:
                 raise RuntimeError(f"Alice answered {response.status_code}: {response.read()!r}")
-            pending = b""
-            for data in response.iter_raw():
-                pending += data
-                while (end := pending.find(b"\n\n")) >= 0:
-                    frame, pending = pending[:end], pending[end + 2 :]
-                    event, payload = _parse_frame(frame)
-                    if event == "delta" and first is None:
-                        first = time.perf_counter()
-                    elif event == "done":
-                        done = payload
-                    elif event == "error":
-                        raise RuntimeError(f"Alice streamed an error: {payload}")
+            for event, payload in sse_events(response.iter_raw()):
+                if event == "delta" and first is None:
+                    first = time.perf_counter()
+                elif event == "done":
+                    done = payload
+                elif event == "error":
+                    raise RuntimeError(f"Alice streamed an error: {payload}")
         finished = time.perf_counter()
         if first is None or done is None:
             raise RuntimeError(f"Alice answered {question!r} without text or done event")
         if done.get("offline"):
             raise RuntimeError("Alice gave its offline answer")
         return (first - started) * 1000, (finished - started) * 1000, bool(done.get("cached"))
-
-
-def _parse_frame(frame: bytes) -> tuple[str, Any]:
-    event = ""
-    data = b""
-    for line in frame.split(b"\n"):
-        if line.startswith(b"event:"):
-            event = line[6:].strip().decode()
-        elif line.startswith(b"data:"):
-            data += line[5:].strip()
-    return event, orjson.loads(data) if data else None
 
 
 def _ask(

@@ -15,9 +15,32 @@ when the server closes the connection.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-__all__ = ["RawHttpClient", "RawResponse"]
+import orjson
+
+__all__ = ["RawHttpClient", "RawResponse", "sse_events"]
+
+
+def sse_events(chunks: Iterable[bytes]) -> Iterator[tuple[str, Any]]:
+    """(event name, decoded JSON data) for each Server-Sent Event in a raw byte stream.
+
+    Yields each event as soon as its frame is complete, so a caller can time it.
+    """
+    pending = b""
+    for data in chunks:
+        pending += data
+        while (end := pending.find(b"\n\n")) >= 0:
+            frame, pending = pending[:end], pending[end + 2 :]
+            event = ""
+            payload = b""
+            for line in frame.split(b"\n"):
+                if line.startswith(b"event:"):
+                    event = line[6:].strip().decode()
+                elif line.startswith(b"data:"):
+                    payload += line[5:].strip()
+            yield event, orjson.loads(payload) if payload else None
 
 
 class RawResponse:

@@ -44,7 +44,7 @@ import httpx
 import orjson
 
 from bench.alice_server import ALICE_AUTH_HEADERS, embedded_alice, env_pairs
-from bench.rawhttp import RawHttpClient
+from bench.rawhttp import RawHttpClient, sse_events
 from bench.stats import bootstrap_difference, summarize
 
 __all__ = ["QUESTIONS", "Question", "TtftParams", "run_ttft"]
@@ -142,22 +142,17 @@ class AliceClient:
         response = self._client.post("/api/chat", body)
         if response.status_code != 200:
             raise RuntimeError(f"Alice answered {response.status_code}: {response.read()!r}")
-        pending = b""
-        for data in response.iter_raw():
-            pending += data
-            while (end := pending.find(b"\n\n")) >= 0:
-                frame, pending = pending[:end], pending[end + 2 :]
-                event, payload = _parse_frame(frame)
-                if event == "delta":
-                    now = time.perf_counter()
-                    if first is None:
-                        first = now
-                    last = now
-                    pieces.append(payload["text"])
-                elif event == "done":
-                    done = payload
-                elif event == "error":
-                    raise RuntimeError(f"Alice streamed an error: {payload}")
+        for event, payload in sse_events(response.iter_raw()):
+            if event == "delta":
+                now = time.perf_counter()
+                if first is None:
+                    first = now
+                last = now
+                pieces.append(payload["text"])
+            elif event == "done":
+                done = payload
+            elif event == "error":
+                raise RuntimeError(f"Alice streamed an error: {payload}")
         if first is None:
             raise RuntimeError(f"Alice answered {question!r} without text")
         usage = done.get("usage") or {}
@@ -169,17 +164,6 @@ class AliceClient:
             prompt_tokens=usage.get("prompt_tokens"),
             extra={"finish_reason": done.get("finish_reason")},
         )
-
-
-def _parse_frame(frame: bytes) -> tuple[str, Any]:
-    event = ""
-    data = b""
-    for line in frame.split(b"\n"):
-        if line.startswith(b"event:"):
-            event = line[6:].strip().decode()
-        elif line.startswith(b"data:"):
-            data += line[5:].strip()
-    return event, orjson.loads(data) if data else None
 
 
 class DirectModel:

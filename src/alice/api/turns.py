@@ -76,13 +76,8 @@ class PrimedTurn:
         on_error: Callable[[AliceError], bytes],
         trailer: bytes | None = None,
     ) -> AsyncIterator[bytes]:
-        """Encode every event; errors become ``on_error``'s frame, then the stream ends."""
+        """Encode the events after the head; an error becomes ``on_error``'s frame, last."""
         try:
-            for event in self._buffered:
-                frame = encode(event)
-                if frame:
-                    yield frame
-            self._buffered.clear()
             async for event in self._events:
                 frame = encode(event)
                 if frame:
