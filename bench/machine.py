@@ -23,6 +23,7 @@ PACKAGES = (
     "uvloop",
     "httptools",
     "httpx",
+    "aiohttp",
     "pydantic",
     "sqlalchemy",
     "aiosqlite",

@@ -19,8 +19,8 @@ from typing import Any
 import redis.asyncio
 import structlog
 from fastapi import Depends, FastAPI
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from alice import __version__
 from alice.api import BodyLimitMiddleware, GuardianHeaderMiddleware, install_error_handlers

@@ -99,14 +99,14 @@ def test_ollama_lines() -> None:
         [b"da", b"ta: a\n", b"\n", b"data: b"],
     ],
 )
-async def test_sse_lines_split_bytes_on_every_line_ending(chunks: list[bytes]) -> None:
-    from alice.llm.providers.openai import sse_lines
+async def test_body_lines_split_bytes_on_every_line_ending(chunks: list[bytes]) -> None:
+    from alice.llm.providers._http import body_lines
 
     async def body() -> AsyncIterator[bytes]:
         for chunk in chunks:
             yield chunk
 
-    lines = [line async for line in sse_lines(body())]
+    lines = [line async for line in body_lines(body())]
     expected = b"".join(chunks).decode().splitlines()
     assert [line for line in lines if line] == [b"data: a", b"data: b"]
     assert [line.decode() for line in lines if line] == [x for x in expected if x]

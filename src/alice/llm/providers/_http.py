@@ -1,7 +1,9 @@
 """What the HTTP providers share: the client, and vendor errors mapped once.
 
-httpx's exceptions and the upstream's status codes are translated here into Alice's
+aiohttp's exceptions and the upstream's status codes are translated here into Alice's
 `ModelError` family, so the providers and everything above them only ever see those.
+`upstream_client` (httpx) serves the remote voice backends, which send multipart
+uploads and are off the per-token hot path.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 import orjson
+from yarl import URL
 
 from alice.errors import (
     AliceError,
@@ -21,9 +25,18 @@ from alice.errors import (
     UpstreamError,
 )
 
-__all__ = ["HttpProvider", "UpstreamConfig", "error_for_status", "open_stream", "upstream_client"]
+__all__ = [
+    "HttpProvider",
+    "UpstreamConfig",
+    "body_lines",
+    "error_for_status",
+    "open_stream",
+    "upstream_client",
+    "upstream_session",
+]
 
 _DEFAULT_RETRY_AFTER_S = 5
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +81,23 @@ def upstream_client(
 
 
 class HttpProvider:
-    """Connection-pool lifecycle shared by the providers that speak HTTP."""
+    """Connection-pool lifecycle shared by the providers that speak HTTP.
+
+    The model-serving hot path uses aiohttp rather than httpx: its C HTTP parser and
+    leaner connection pool cost about a seventh of httpx's CPU per streamed answer
+    (docs/decisions/0016-aiohttp-for-model-upstreams.md).
+    """
 
     name = "http"
 
-    def __init__(
-        self,
-        config: UpstreamConfig,
-        *,
-        models: tuple[str, ...],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, config: UpstreamConfig, *, models: tuple[str, ...]) -> None:
         if not models:
             raise ValueError("at least one model name is required")
         self._config = config
         self._models = models
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._base = config.base_url.rstrip("/")
+        self._urls: dict[str, URL] = {}
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -93,19 +106,59 @@ class HttpProvider:
 
     async def start(self) -> None:
         """Open the connection pool."""
-        if self._client is None:
-            self._client = upstream_client(self._config, transport=self._transport)
+        if self._session is None:
+            self._session = upstream_session(self._config)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
             raise RuntimeError("provider used before start()")
-        return self._client
+        return self._session
+
+    def _url(self, path: str) -> URL:
+        """The upstream URL of ``path``, parsed once (yarl parsing is not free)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self._base + path)
+        return url
+
+    async def _get(self, path: str) -> tuple[int, bytes]:
+        """GET ``path`` within the connect timeout: the status and body of the answer.
+
+        Raises:
+            aiohttp.ClientError | TimeoutError: the upstream could not be asked.
+        """
+        if self._session is None:
+            raise aiohttp.ClientConnectionError("the provider is not started")
+        timeout = aiohttp.ClientTimeout(total=self._config.connect_timeout_s)
+        async with self._session.get(self._url(path), timeout=timeout) as response:
+            return response.status, await response.read()
+
+
+def upstream_session(config: UpstreamConfig) -> aiohttp.ClientSession:
+    """An aiohttp session with Alice's timeouts and pool limits for one model server.
+
+    ``connect`` bounds both the wait for a free pooled connection and opening a new
+    one; ``sock_read`` bounds each silence while an answer streams, not its length.
+    Proxy variables and ``.netrc`` are not consulted (``trust_env=False``): model
+    servers are reached directly, and reading them per request costs time.
+    """
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=config.connect_timeout_s,
+        sock_connect=config.connect_timeout_s,
+        sock_read=config.read_timeout_s,
+    )
+    connector = aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0)
+    return aiohttp.ClientSession(
+        connector=connector, headers=headers, timeout=timeout, trust_env=False
+    )
 
 
 def _message_of(body: bytes) -> str:
@@ -154,39 +207,56 @@ def error_for_status(status: int, body: bytes, headers: Mapping[str, str]) -> Al
 
 @asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient, method: str, path: str, payload: dict[str, object]
-) -> AsyncIterator[httpx.Response]:
+    session: aiohttp.ClientSession, url: URL, payload: dict[str, object]
+) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST ``payload`` and yield the streaming response, mapping every failure."""
     try:
-        async with client.stream(
-            method,
-            path,
-            content=orjson.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        ) as response:
-            if response.status_code >= 400:
-                body = await response.aread()
-                raise error_for_status(response.status_code, body, response.headers)
+        async with session.post(url, data=orjson.dumps(payload), headers=_JSON) as response:
+            if response.status >= 400:
+                body = await response.read()
+                raise error_for_status(response.status, body, response.headers)
             yield response
-    except httpx.ConnectTimeout as exc:
+    except aiohttp.ConnectionTimeoutError as exc:
         raise ModelUnavailableError(
             "The model server did not accept a connection in time.",
             retry_after=_DEFAULT_RETRY_AFTER_S,
         ) from exc
-    except httpx.ConnectError as exc:
+    except aiohttp.ClientConnectorError as exc:
         raise ModelUnavailableError(
             "The model server cannot be reached.", retry_after=_DEFAULT_RETRY_AFTER_S
         ) from exc
-    except httpx.PoolTimeout as exc:
-        raise ModelUnavailableError(
-            "Too many requests to the model server are in flight.",
-            retry_after=_DEFAULT_RETRY_AFTER_S,
-        ) from exc
-    except httpx.TimeoutException as exc:
+    except aiohttp.ServerTimeoutError as exc:
         raise ModelTimeoutError() from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+    except (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientOSError,
+        aiohttp.ClientResponseError,
+    ) as exc:
+        # A cut connection, a truncated or malformed body, an unparseable status line.
         raise UpstreamError(
             "The model server closed the connection mid-answer.", transient=True
         ) from exc
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         raise UpstreamError(f"The model server could not be read ({type(exc).__name__}).") from exc
+
+
+async def body_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The lines of a streamed body as bytes (LF, CRLF or CR endings), as they arrive.
+
+    SSE and NDJSON are UTF-8 and every byte that matters to them is ASCII, so splitting
+    bytes is exact and no text is decoded before the JSON parser sees it.
+    """
+    buffer = b""
+    async for data in chunks:
+        buffer += data
+        if b"\r" in buffer:
+            # Normalise; a CR at the very end may be half of a CRLF still to come.
+            keep = buffer.endswith(b"\r")
+            body = buffer[:-1] if keep else buffer
+            buffer = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if keep else b"")
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line
+    if buffer:
+        yield buffer.rstrip(b"\r")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from alice.errors import UpstreamError
 from alice.llm.provider import ComponentHealth
-from alice.llm.providers._http import HttpProvider, open_stream
+from alice.llm.providers._http import HttpProvider, body_lines, open_stream
 from alice.llm.types import Chunk, CompletionRequest, FinishReason, Usage
 
 __all__ = ["OllamaProvider", "parse_line", "to_payload"]
@@ -62,8 +62,9 @@ class OllamaProvider(HttpProvider):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
         """Stream Ollama's answer; see `alice.llm.provider.Provider.stream`."""
-        async with open_stream(self._http(), "POST", "/api/chat", to_payload(request)) as resp:
-            async for line in resp.aiter_lines():
+        url = self._url("/api/chat")
+        async with open_stream(self._http(), url, to_payload(request)) as resp:
+            async for line in body_lines(resp.content.iter_any()):
                 if not line.strip():
                     continue
                 try:
@@ -81,10 +82,11 @@ class OllamaProvider(HttpProvider):
     async def health(self) -> ComponentHealth:
         """Healthy when Ollama lists its models and ours is among them."""
         try:
-            response = await self._http().get("/api/tags", timeout=self._config.connect_timeout_s)
-            response.raise_for_status()
-            names = {m.get("name", "") for m in response.json().get("models", [])}
-        except (httpx.HTTPError, ValueError) as exc:
+            status, body = await self._get("/api/tags")
+            if status >= 400:
+                return ComponentHealth("unhealthy", f"upstream answered {status}")
+            names = {m.get("name", "") for m in orjson.loads(body).get("models", [])}
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
             return ComponentHealth("unhealthy", f"unreachable: {type(exc).__name__}")
         wanted = self._models[0]
         if wanted in names or f"{wanted}:latest" in names:

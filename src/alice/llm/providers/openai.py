@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from alice.errors import UpstreamError
 from alice.llm.provider import ComponentHealth
-from alice.llm.providers._http import HttpProvider, open_stream
+from alice.llm.providers._http import HttpProvider, body_lines, open_stream
 from alice.llm.types import Chunk, CompletionRequest, FinishReason, Usage
 
-__all__ = ["OpenAIProvider", "parse_event", "sse_lines", "to_payload"]
+__all__ = ["OpenAIProvider", "parse_event", "to_payload"]
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -87,9 +87,9 @@ class OpenAIProvider(HttpProvider):
         pieces = 0
         done = False
         async with open_stream(
-            self._http(), "POST", "/chat/completions", to_payload(request)
+            self._http(), self._url("/chat/completions"), to_payload(request)
         ) as response:
-            async for line in sse_lines(response.aiter_bytes()):
+            async for line in body_lines(response.content.iter_any()):
                 if not line.startswith(b"data:"):
                     continue  # blank separators, comments (": ping"), event names
                 data = line[5:].strip()
@@ -122,33 +122,11 @@ class OpenAIProvider(HttpProvider):
     async def health(self) -> ComponentHealth:
         """Healthy when the upstream lists its models."""
         try:
-            response = await self._http().get("/models", timeout=self._config.connect_timeout_s)
-        except httpx.HTTPError as exc:
+            status, _ = await self._get("/models")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return ComponentHealth("unhealthy", f"unreachable: {type(exc).__name__}")
-        if response.status_code >= 500:
-            return ComponentHealth("unhealthy", f"upstream answered {response.status_code}")
-        if response.status_code >= 400:
-            return ComponentHealth("degraded", f"upstream answered {response.status_code}")
+        if status >= 500:
+            return ComponentHealth("unhealthy", f"upstream answered {status}")
+        if status >= 400:
+            return ComponentHealth("degraded", f"upstream answered {status}")
         return ComponentHealth("healthy", self._config.base_url)
-
-
-async def sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The lines of a streamed body as bytes (LF, CRLF or CR endings), as they arrive.
-
-    SSE is UTF-8 and every byte that matters to it is ASCII, so splitting bytes is
-    exact; it skips httpx's text decoding and line splitting, a measurable share of
-    the time to the first token.
-    """
-    buffer = b""
-    async for data in chunks:
-        buffer += data
-        if b"\r" in buffer:
-            # Normalise; a CR at the very end may be half of a CRLF still to come.
-            keep = buffer.endswith(b"\r")
-            body = buffer[:-1] if keep else buffer
-            buffer = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if keep else b"")
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            yield line
-    if buffer:
-        yield buffer.rstrip(b"\r")

@@ -126,6 +126,7 @@ class ModelRouter:
         self.tiers = {tier: tuple(routes) for tier, routes in tiers.items()}
         self._last_resort = last_resort
         self._restarts: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     # --- what is served -----------------------------------------------------------------
     @property
@@ -159,6 +160,7 @@ class ModelRouter:
 
     async def aclose(self) -> None:
         """Stop every backend."""
+        self._closed = True
         for task in list(self._restarts):
             task.cancel()
         await asyncio.gather(
@@ -207,6 +209,10 @@ class ModelRouter:
     def killswitch(self, backend_id: str, reason: str) -> None:
         """Stop a hung backend: restart it if embedded, else mark it down."""
         backend = self.backends[backend_id]
+        if self._closed:
+            # A request still draining at shutdown timed out: nothing left to restart.
+            log.info("backend.killswitch_after_close", backend=backend_id, reason=reason)
+            return
         if isinstance(backend.provider, Restartable):
             # Not marked down: requests arriving during the restart wait for the fresh
             # worker (about a second) instead of failing over or getting offline answers.
