@@ -222,3 +222,13 @@ async def test_a_remote_backend_marked_down_is_probed_back_into_service(proxy: s
     text, _ = await _answer(router)
     await _close_remote(router)
     assert "Stockholm" in text
+
+
+async def test_a_killswitch_after_close_leaves_the_backend_alone(proxy: str) -> None:
+    # A request still draining at shutdown may time out after the router closed: there is
+    # nothing left to restart or probe, so the backend's state stays as it was.
+    router = await _router({"remote": _remote(proxy, "pass")}, ["remote"])
+    await router.aclose()
+    router.killswitch("remote", "drill")
+    assert router.status()["remote"]["breaker"] == "closed"
+    assert (await router.backends["remote"].provider.health()).state == "unhealthy"
