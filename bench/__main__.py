@@ -1,7 +1,7 @@
 """``python -m bench [BENCHMARK|all|report|install-litellm ...]``.
 
 Benchmarks: ttft, gateway, overload, killswitch, cache_hit, auth, privacy, observability,
-readiness, voice.
+readiness, voice, redis_failover.
 
 With no benchmark named, runs all of them. Each benchmark saves its result JSON in
 ``bench/results/`` and ``docs/performance.md`` is regenerated from the newest results

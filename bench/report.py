@@ -381,7 +381,8 @@ def render(notes: str) -> str:
         "noisy. Servers run as real processes on 127.0.0.1 with temporary data folders; "
         "Alice keeps persistence on (SQLite, `synchronous=full`).",
         "Re-run: `make bench`, or `.venv/bin/python -m bench "
-        "[ttft|gateway|overload|killswitch|cache_hit|auth|privacy|observability|readiness|voice] "
+        "[ttft|gateway|overload|killswitch|cache_hit|auth|privacy|observability|readiness|voice|"
+        "redis_failover] "
         "[--quick]`. "
         "The LiteLLM target needs `bench/install_litellm.sh` once (its own `.venv-litellm`).",
     ]

@@ -664,6 +664,62 @@ def readiness_section(path: Path, result: dict[str, Any]) -> str:
     )
 
 
+def redis_failover_section(path: Path, result: dict[str, Any]) -> str:
+    """(k) Redis Sentinel failover: Alice's Redis client against redis-py's own."""
+    p, scenarios, steady = result["parameters"], result["scenarios"], result["steady"]
+    rows = []
+    for scenario, data in scenarios.items():
+        failover = [r["failover_s"] for r in data["rounds"]]
+        for target in ("alice", "stock"):
+            first = [r["first_burst_s"][target] * 1000 for r in data["rounds"]]
+            rows.append(
+                [
+                    scenario,
+                    target,
+                    f"{data['failed_after_total'][target]} of {data['ops_after_total']}",
+                    f"{min(first):.0f} .. {max(first):.0f}",
+                    f"{min(failover):.2f} .. {max(failover):.2f}",
+                ]
+            )
+    ms, added = steady["ms"], steady["added_ms"]["alice"]
+    steady_rows = [[t, f"{ms[t]['p50']:.3f}", f"{ms[t]['p99']:.3f}"] for t in ms]
+    steady_rows.append(
+        ["**added** (alice - stock)", _fine_ci(added, "p50"), _fine_ci(added, "p99")]
+    )
+    header = [
+        "failover",
+        "client",
+        "failed after the failover",
+        "first burst took (ms)",
+        "failover took (s)",
+    ]
+    return "\n\n".join(
+        [
+            "## (k) Redis Sentinel failover (`bench/redis_failover.py`)",
+            _header(result, path),
+            f"Per round a throwaway master, replica and sentinel (real `redis-server`). "
+            f"`alice` = the client Alice's cache and rate limiter get with "
+            f"`ALICE_REDIS_SENTINELS`; `stock` = redis-py's `Sentinel.master_for` with the same "
+            f"timeouts and one quick retry (the baseline). Each first holds {p['pool']} pooled "
+            f"connections; once the failover is complete (the sentinel names the replica, "
+            f"which answers as master) each sends {p['pool']} concurrent `INCR` twice. "
+            f"`lost`: the master shuts down; `hung`: its process is stopped (SIGSTOP), its "
+            f"sockets left open; `coordinated`: `SENTINEL FAILOVER` demotes it. "
+            f"{p['rounds']} rounds of each. A failed operation is a cache that skips Redis "
+            f"for 5 s, or a rate limit taken from a local bucket.",
+            _table(header, rows),
+            f"Steady state, {p['steady_ops']} `INCR` per client one at a time, alternating (ms):",
+            _table(["client", "p50", "p99"], steady_rows),
+            _targets_with_ci(result["targets_met"]),
+        ]
+    )
+
+
+def _fine_ci(added: dict[str, Any], pct: str) -> str:
+    low, high = added["ci95"][pct]
+    return f"{added[pct]:+.3f} ({low:+.3f} .. {high:+.3f})"
+
+
 SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "overload": overload_section,
     "killswitch": killswitch_section,
@@ -673,4 +729,5 @@ SECTIONS: dict[str, Callable[[Path, dict[str, Any]], str]] = {
     "observability": observability_section,
     "readiness": readiness_section,
     "voice": voice_section,
+    "redis_failover": redis_failover_section,
 }

@@ -1,4 +1,4 @@
-"""Options and runs of the benches after ttft and gateway (overload ... readiness, voice).
+"""Options and runs of the benches after ttft and gateway (overload ... voice, redis_failover).
 
 `bench.__main__` adds these options to its parser and the runs to its list.
 """
@@ -16,6 +16,7 @@ from bench.observability import ObservabilityParams, run_observability
 from bench.overload import OverloadParams, run_overload
 from bench.privacy import PrivacyParams, run_privacy
 from bench.readiness import ReadinessParams, run_readiness
+from bench.redis_failover import RedisFailoverParams, run_redis_failover
 from bench.voice import VoiceParams, run_voice
 
 __all__ = ["BENCHES", "add_arguments", "runs"]
@@ -29,6 +30,7 @@ BENCHES = (
     "observability",
     "readiness",
     "voice",
+    "redis_failover",
 )
 
 
@@ -174,4 +176,9 @@ def runs(
         chosen.append(("readiness", lambda: run_readiness(params or ReadinessParams())))
     if commands & {"all", "voice"}:
         chosen.append(("voice", lambda: run_voice(_voice(args))))
+    if commands & {"all", "redis_failover"}:
+        failover = RedisFailoverParams(rounds=1, steady_ops=200, quick=True) if args.quick else None
+        chosen.append(
+            ("redis_failover", lambda: run_redis_failover(failover or RedisFailoverParams()))
+        )
     return chosen

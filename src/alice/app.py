@@ -19,7 +19,9 @@ from typing import Any
 import redis.asyncio
 import structlog
 from fastapi import Depends, FastAPI
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import NoBackoff
 
 from alice import __version__
@@ -169,14 +171,77 @@ def _route_templates(app: FastAPI) -> list[tuple[str, list[str]]]:
     return [(template, [m.upper() for m in ops]) for template, ops in paths.items()]
 
 
+#: Socket timeouts of the cache's and the rate limiter's Redis client. A command that
+#: times out on a hung server and its one retry on the new master fit in the cache's own
+#: 0.5 s budget (`RedisCache` ``timeout_s``); Redis answers these commands in well under 1 ms.
+REDIS_TIMEOUTS: dict[str, Any] = {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}
+
+
+class _MasterConnection(SentinelManagedConnection):
+    """Asks the sentinels where the master is on every connect, a retry's included.
+
+    redis-py asks only when the pool hands out a connection; a retry reconnects to the
+    address it had, the lost master's (redis/redis-py#3874, open in 8.2).
+    """
+
+    async def _connect(self) -> None:
+        if self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super()._connect()  # type: ignore[no-untyped-call]  # redis-py is untyped here
+
+
+class _MasterSSLConnection(_MasterConnection, SSLConnection):
+    pass
+
+
+class _SentinelRedis(redis.asyncio.Redis):
+    """A client of the master that sentinels name; closing it closes the sentinel clients."""
+
+    owner: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.owner is not None:
+            await self.owner.aclose()
+
+
 def _redis(settings: Settings) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-        # One quick retry: a cache or a counter must never hold a request up for seconds.
-        retry=Retry(NoBackoff(), 1),
+    """The Redis client of the cache or the rate limiter.
+
+    With ``ALICE_REDIS_SENTINELS`` each new connection asks the sentinels where the master
+    is, and a connection to a demoted or lost master is dropped, so the one quick retry
+    lands on the new master after a failover.
+    """
+    timeouts: dict[str, Any] = dict(REDIS_TIMEOUTS)
+    # One quick retry: a cache or a counter must never hold a request up for seconds.
+    retry = Retry(NoBackoff(), 1)
+    if not settings.redis_sentinels:
+        return redis.asyncio.Redis.from_url(settings.redis_url, retry=retry, **timeouts)
+    # The URL still says how to talk to the master: database, user, password and TLS.
+    master: dict[str, Any] = {
+        k: v
+        for k, v in parse_url(settings.redis_url).items()
+        if k in ("db", "username", "password", "connection_class") or k.startswith("ssl_")
+    }
+    tls = master.pop("connection_class", None) is SSLConnection
+    master["connection_class"] = _MasterSSLConnection if tls else _MasterConnection
+    password = settings.redis_sentinel_password
+    sentinel = Sentinel(
+        settings.redis_sentinel_addresses,
+        sentinel_kwargs={
+            **timeouts,
+            "password": password.get_secret_value() if password is not None else None,
+        },
     )
+    client: _SentinelRedis = sentinel.master_for(
+        settings.redis_sentinel_master,
+        redis_class=_SentinelRedis,
+        retry=retry,
+        **timeouts,
+        **master,
+    )
+    client.owner = sentinel
+    return client
 
 
 def build_cache(settings: Settings) -> ResponseCache | None:

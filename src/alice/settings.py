@@ -274,7 +274,22 @@ class Settings(BaseSettings):
     )
     cache_max_entries: int = Field(500, ge=1, le=10_000_000)
     cache_ttl_s: float = Field(900.0, gt=0, le=30 * 86400)
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="For ALICE_CACHE=redis.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis for ALICE_CACHE=redis and ALICE_RATE_LIMIT=redis; with "
+        "ALICE_REDIS_SENTINELS only its database, user, password and TLS are used.",
+    )
+    redis_sentinels: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Redis Sentinel addresses host:port (comma separated): Alice asks them "
+        "for the master and follows a failover; empty means ALICE_REDIS_URL's host.",
+    )
+    redis_sentinel_master: str = Field(
+        "mymaster", min_length=1, description="The master's name the sentinels monitor."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="Password of the sentinels themselves (their requirepass)."
+    )
     redis_prefix: str = Field("alice:", description="Key prefix of every key Alice writes.")
 
     # --- chat -------------------------------------------------------------------------
@@ -351,12 +366,27 @@ class Settings(BaseSettings):
         0.6, gt=0, le=10, description="Silence that ends an utterance on a stream."
     )
 
-    @field_validator("extra_models", "voice_stt", "voice_tts", mode="before")
+    @field_validator("extra_models", "voice_stt", "voice_tts", "redis_sentinels", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port addresses separated by commas")
+        return value
+
+    @property
+    def redis_sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``ALICE_REDIS_SENTINELS`` as (host, port) pairs."""
+        pairs = (a.rpartition(":") for a in self.redis_sentinels)
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
 
     @field_validator(
         "database_url",
@@ -376,6 +406,7 @@ class Settings(BaseSettings):
         "voice_piper_model",
         "voice_remote_url",
         "voice_remote_api_key",
+        "redis_sentinel_password",
         mode="before",
     )
     @classmethod

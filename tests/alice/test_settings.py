@@ -43,6 +43,8 @@ def test_database_urls_map_to_the_drivers_alice_uses(url: str, expected: str) ->
         ("ALICE_DATABASE_URL", "mysql://x/y", "sqlite:// or postgresql://"),
         ("ALICE_OPENAI_BASE_URL", "localhost:8080", "http:// or https://"),
         ("ALICE_LOG_FORMAT", "xml", "'json' or 'console'"),
+        ("ALICE_REDIS_SENTINELS", "s1:26379,s2", "host:port addresses"),
+        ("ALICE_REDIS_SENTINELS", "s1:263790", "host:port addresses"),
     ],
 )
 def test_invalid_value_names_the_setting_and_what_is_allowed(
@@ -98,6 +100,16 @@ def test_extra_models_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ALICE_MODEL", "big")
     monkeypatch.setenv("ALICE_EXTRA_MODELS", "small, tiny,big")
     assert load_settings(_env_file=None).models == ("big", "small", "tiny")
+
+
+def test_redis_sentinels_are_host_port_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).redis_sentinel_addresses == []
+    monkeypatch.setenv("ALICE_REDIS_SENTINELS", "s1:26379, 10.0.0.2:26380,[::1]:5000")
+    assert load_settings(_env_file=None).redis_sentinel_addresses == [
+        ("s1", 26379),
+        ("10.0.0.2", 26380),
+        ("::1", 5000),
+    ]
 
 
 def test_env_example_documents_every_setting() -> None:
