@@ -7,16 +7,17 @@ with the factories the app uses, from settings as a deployment would set them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 from structlog.testing import capture_logs
 
 from alice.app import build_cache, build_rate_limiter
-from alice.cache import CachedAnswer, RedisCache
+from alice.cache import RedisCache
 from alice.security.ratelimit import BucketSpec, RedisRateLimiter
 from alice.settings import Settings, load_settings
+from tests.support.cache import answer
 from tests.support.redis import SentinelGroup, sentinel_group
 
 #: No refill during a test: every hit takes a token for good.
@@ -38,17 +39,6 @@ def sentinel_settings(group: SentinelGroup, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("ALICE_REDIS_URL", "redis://127.0.0.1:1/3")
     monkeypatch.setenv("ALICE_REDIS_PREFIX", "sentinel-test:")
     return load_settings(_env_file=None)
-
-
-def answer(text: str) -> CachedAnswer:
-    return CachedAnswer(
-        text=text,
-        model="m",
-        finish_reason="stop",
-        prompt_tokens=3,
-        completion_tokens=2,
-        created_at=1_700_000_000.0,
-    )
 
 
 def keys_on(port: int) -> set[str]:
@@ -90,13 +80,27 @@ async def test_the_cache_and_the_limiter_use_the_master_the_sentinel_names(
     assert any(k.startswith("sentinel-test:cache:") for k in on_master)
 
 
-async def test_a_lost_master_is_followed_to_the_promoted_replica(
-    group: SentinelGroup, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "failover",
+    [
+        # The process exits: its connections are closed.
+        SentinelGroup.lose_master,
+        # The process stops, its sockets left open (a hung host): the pooled connection's
+        # command times out, and its retry must ask the sentinel rather than reconnect to
+        # the hung host.
+        SentinelGroup.freeze_master,
+    ],
+    ids=["lost", "hung"],
+)
+async def test_the_limiter_follows_the_master_to_the_promoted_replica(
+    group: SentinelGroup,
+    monkeypatch: pytest.MonkeyPatch,
+    failover: Callable[[SentinelGroup], int],
 ) -> None:
     limiter = limiter_of(sentinel_settings(group, monkeypatch))
     before = [await limiter.hit("key-1", FOUR) for _ in range(2)]
     group.replicated()
-    promoted = group.lose_master()
+    promoted = failover(group)
     with capture_logs() as logs:
         after = [await limiter.hit("key-1", FOUR) for _ in range(3)]
     await limiter.aclose()
@@ -105,23 +109,6 @@ async def test_a_lost_master_is_followed_to_the_promoted_replica(
     assert [d.allowed for d in before + after] == [True, True, True, True, False]
     assert not [e for e in logs if e["event"] == "ratelimit.redis_unavailable"]
     assert "sentinel-test:rl:key-1" in keys_on(promoted)
-
-
-async def test_a_hung_master_is_left_for_the_promoted_replica(
-    group: SentinelGroup, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    limiter = limiter_of(sentinel_settings(group, monkeypatch))
-    before = [await limiter.hit("key-1", FOUR) for _ in range(2)]
-    group.replicated()
-    # The process stops but its sockets stay open: the pooled connection's command times
-    # out, and its retry must ask the sentinel rather than reconnect to the hung host.
-    promoted = group.freeze_master()
-    with capture_logs() as logs:
-        after = [await limiter.hit("key-1", FOUR) for _ in range(3)]
-    await limiter.aclose()
-    assert promoted == group.replica_port
-    assert [d.allowed for d in before + after] == [True, True, True, True, False]
-    assert not [e for e in logs if e["event"] == "ratelimit.redis_unavailable"]
 
 
 async def test_the_cache_reads_through_a_hung_master_failover_within_its_budget(

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from alice.cache import CachedAnswer, CacheStats, MemoryCache, ResponseCache
+from alice.cache import CacheStats, MemoryCache, ResponseCache
+from tests.support.cache import answer
 
 
 class FakeClock:
@@ -14,17 +15,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def answer(text: str) -> CachedAnswer:
-    return CachedAnswer(
-        text=text,
-        model="m",
-        finish_reason="stop",
-        prompt_tokens=3,
-        completion_tokens=2,
-        created_at=1_700_000_000.0,
-    )
 
 
 @pytest.fixture

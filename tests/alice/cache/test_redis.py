@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 import alice.cache.redis as redis_module
 from alice.cache import CachedAnswer, CacheStats, RedisCache, ResponseCache
+from tests.support.cache import answer
 from tests.support.servers import free_port
 
 Logs: TypeAlias = list[MutableMapping[str, Any]]
@@ -26,17 +27,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def answer(text: str) -> CachedAnswer:
-    return CachedAnswer(
-        text=text,
-        model="m",
-        finish_reason="stop",
-        prompt_tokens=3,
-        completion_tokens=2,
-        created_at=1_700_000_000.0,
-    )
 
 
 @pytest.fixture
